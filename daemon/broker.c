@@ -1,0 +1,190 @@
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "broker.h"
+#include "config.h"
+#include "util.h"
+
+#define SECOND_NS UINT64_C(1000000000)
+
+static void apply_limits(Broker *b) {
+        b->limits = b->config->limits;
+        if (b->options.max_queue >= 0)
+                b->limits.max_queue = (uint32_t) b->options.max_queue;
+        if (b->options.max_payload >= 0)
+                b->limits.max_payload = (uint32_t) b->options.max_payload;
+}
+
+static void notify_status(Broker *b) {
+        sd_notifyf(0, "STATUS=%u clients, %u signals pending, %llu delivered", b->n_peers, b->total_pending,
+                   (unsigned long long) b->metrics.delivered);
+}
+
+static int reload_config(Broker *b, char **ret_error) {
+        Config *c = NULL;
+        int r;
+
+        r = config_parse_file(b->options.config_path, &c, ret_error);
+        if (r < 0)
+                return r;
+        config_free(b->config);
+        b->config = c;
+        apply_limits(b);
+        return 0;
+}
+
+int broker_reload(Broker *b, char **ret_error) {
+        _cleanup_free_ char *error = NULL;
+        char f_path[4200];
+        const char *fields[] = { f_path, NULL };
+        int r;
+
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long) (now_ns(CLOCK_MONOTONIC) / 1000));
+        r = reload_config(b, &error);
+        snprintf(f_path, sizeof(f_path), "SIGBROKER_CONFIG=%s", b->options.config_path);
+        if (r < 0)
+                log_fields(LOG_ERR, SB_MID_RELOAD_FAILED, fields, "Configuration not reloaded, keeping the old one: %s",
+                           error ? error : strerror(-r));
+        else
+                log_fields(LOG_INFO, SB_MID_RELOADED, fields, "Configuration reloaded from %s", b->options.config_path);
+        sd_notify(0, "READY=1");
+        notify_status(b);
+        if (ret_error)
+                *ret_error = TAKE_PTR(error);
+        return r;
+}
+
+static void on_signal(evutil_socket_t signo, short what, void *userdata) {
+        Broker *b = userdata;
+
+        if (signo == SIGHUP) {
+                (void) broker_reload(b, NULL);
+                return;
+        }
+        sd_notify(0, "STOPPING=1");
+        event_base_loopbreak(b->base);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+
+        sd_notify(0, "WATCHDOG=1");
+        notify_status(b);
+}
+
+void broker_flush_dirty(Broker *b) {
+        while (!list_is_empty(&b->dirty)) {
+                Peer *p = list_entry(b->dirty.next, Peer, dirty_link);
+                list_unlink(&p->dirty_link);
+                if (peer_flush(p) < 0)
+                        peer_free(p);
+        }
+}
+
+static int setup_events(Broker *b) {
+        uint64_t watchdog_usec = 0;
+        struct timeval tick = { .tv_sec = 2 };
+
+        b->sig_term = evsignal_new(b->base, SIGTERM, on_signal, b);
+        b->sig_int = evsignal_new(b->base, SIGINT, on_signal, b);
+        b->sig_hup = evsignal_new(b->base, SIGHUP, on_signal, b);
+        if (!b->sig_term || !b->sig_int || !b->sig_hup || evsignal_add(b->sig_term, NULL) < 0 ||
+            evsignal_add(b->sig_int, NULL) < 0 || evsignal_add(b->sig_hup, NULL) < 0)
+                return -ENOMEM;
+
+        /* One timer does the watchdog and the status line, at half the
+         * watchdog interval if there is one. */
+        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec / 2 < 2000000) {
+                tick.tv_sec = (time_t) (watchdog_usec / 2 / 1000000);
+                tick.tv_usec = (suseconds_t) (watchdog_usec / 2 % 1000000);
+        }
+        b->watchdog = event_new(b->base, -1, EV_PERSIST, on_tick, b);
+        if (!b->watchdog || event_add(b->watchdog, &tick) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
+        Broker *b;
+        int r;
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->options = *options;
+        if (!b->options.config_path)
+                b->options.config_path = CONFIG_DEFAULT_PATH;
+        b->listen_fd = -1;
+        list_init(&b->peers);
+        list_init(&b->dirty);
+        list_init(&b->monitors);
+        for (size_t i = 0; i < ELEMENTSOF(b->subscribers); i++)
+                list_init(&b->subscribers[i]);
+        b->rl_denied = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        b->rl_overflow = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        b->rl_violation = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        b->rl_uid_limit = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        b->started_realtime_ns = now_ns(CLOCK_REALTIME);
+        b->started_monotonic_ns = now_ns(CLOCK_MONOTONIC);
+
+        b->rxbuf = malloc(SB_PACKET_MAX);
+        b->txbuf = malloc(SB_PACKET_MAX);
+        b->in_packet = malloc(SB_PACKET_MAX / (SB_HEADER_SIZE + 64) * sizeof(*b->in_packet));
+        b->base = event_base_new();
+        if (!b->rxbuf || !b->txbuf || !b->in_packet || !b->base) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = setup_events(b);
+        if (r < 0)
+                goto fail;
+        r = config_parse_file(b->options.config_path, &b->config, ret_error);
+        if (r < 0)
+                goto fail;
+        apply_limits(b);
+        *ret = b;
+        return 0;
+
+fail:
+        broker_free(b);
+        return r;
+}
+
+Broker *broker_free(Broker *b) {
+        if (!b)
+                return NULL;
+        while (!list_is_empty(&b->peers))
+                peer_free(list_entry(b->peers.next, Peer, link));
+        broker_unlisten(b);
+        if (b->sig_term)
+                event_free(b->sig_term);
+        if (b->sig_int)
+                event_free(b->sig_int);
+        if (b->sig_hup)
+                event_free(b->sig_hup);
+        if (b->watchdog)
+                event_free(b->watchdog);
+        if (b->base)
+                event_base_free(b->base);
+        hashtable_destroy(&b->peers_by_id);
+        hashtable_destroy(&b->peers_by_pid);
+        hashtable_destroy(&b->users);
+        hashtable_destroy(&b->groups);
+        config_free(b->config);
+        free(b->rxbuf);
+        free(b->txbuf);
+        free(b->in_packet);
+        free(b);
+        return NULL;
+}
+
+int broker_run(Broker *b) {
+        if (event_base_dispatch(b->base) < 0)
+                return -EIO;
+        return 0;
+}

@@ -1,0 +1,123 @@
+#pragma once
+
+/*
+ * The Broker owns everything: the event loop, the listening socket, the
+ * peers and the routing indexes, the configuration and the counters.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "hashtable.h"
+#include "list.h"
+#include "log.h"
+#include "peer.h"
+#include "protocol.h"
+
+struct event_base;
+struct event;
+
+typedef struct BrokerOptions {
+        const char *socket_path;        /* NULL: socket activation, else the default */
+        const char *config_path;        /* NULL: CONFIG_DEFAULT_PATH */
+        int64_t max_queue;              /* -1: from the config */
+        int64_t max_payload;            /* -1: from the config */
+} BrokerOptions;
+
+typedef struct Metrics {
+        uint64_t sent, delivered, merged, refused, denied, dropped;
+        uint64_t bytes_sent, bytes_delivered;
+        uint64_t violations, connections, disconnections;
+} Metrics;
+
+/* One subscriber of one signal number. */
+typedef struct Subscription {
+        List signo_link;                /* Broker.subscribers[signo] */
+        List peer_link;                 /* Peer.subscriptions */
+        Peer *peer;
+        uint32_t signo;
+} Subscription;
+
+/* A named group and its members. */
+typedef struct Group {
+        HashNode node;                  /* Broker.groups, by hash_string(name) */
+        List members;                   /* Membership.group_link */
+        uint32_t n_members;
+        char name[SB_GROUP_NAME_MAX + 1];
+} Group;
+
+typedef struct Membership {
+        List group_link;
+        List peer_link;
+        Group *group;
+        Peer *peer;
+} Membership;
+
+struct Broker {
+        struct event_base *base;
+        struct event *sig_term, *sig_int, *sig_hup;
+        struct event *watchdog;
+        struct event *listen_event;
+        struct event *resume_accept;    /* after EMFILE: retry accept a little later */
+        int listen_fd;
+        char *socket_path;              /* ours to unlink at exit if we bound it */
+        bool socket_activated;
+
+        BrokerOptions options;
+        Config *config;
+        Limits limits;                  /* config plus command-line overrides */
+
+        List peers;
+        List dirty;
+        List monitors;
+        HashTable peers_by_id;
+        HashTable peers_by_pid;
+        HashTable users;
+        HashTable groups;
+        List subscribers[SB_SIGNO_MAX + 1];
+        uint32_t n_peers;
+        uint32_t n_groups;
+
+        uint64_t next_client_id;
+        uint64_t next_order;
+        uint32_t total_pending;
+        uint64_t total_bytes;
+        uint64_t started_realtime_ns, started_monotonic_ns;
+        Metrics metrics;
+
+        RateLimit rl_denied, rl_overflow, rl_violation, rl_uid_limit;
+
+        uint8_t *rxbuf;                 /* one packet in */
+        uint8_t *txbuf;                 /* one packet out */
+        Pending **in_packet;            /* entries encoded into txbuf, until the write succeeds */
+};
+
+/* On a bad config file *ret_error says why, naming the line. */
+int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error);
+Broker *broker_free(Broker *b);
+int broker_run(Broker *b);
+
+/* Re-read the config file, log the outcome and tell systemd. On error the
+ * old config stays in force and *ret_error says why. */
+int broker_reload(Broker *b, char **ret_error);
+
+/* Flush every peer marked dirty; called at the end of each event. */
+void broker_flush_dirty(Broker *b);
+
+/* Routing (route.c). */
+int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *send);
+int broker_subscribe(Broker *b, Peer *p, uint64_t mask, uint32_t flags);
+void broker_unsubscribe(Broker *b, Peer *p, uint64_t mask);
+int broker_join(Broker *b, Peer *p, const char *name, size_t len);
+int broker_leave(Broker *b, Peer *p, const char *name, size_t len);
+void broker_forget_peer(Broker *b, Peer *p);
+/* Take back what a Pending charged, when it leaves the broker. */
+void broker_uncharge(Broker *b, Pending *pe);
+
+/* Listening socket (listener.c). */
+int broker_listen(Broker *b);
+void broker_unlisten(Broker *b);
+
+/* Administration answers (query.c). */
+int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q);

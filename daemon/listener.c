@@ -1,0 +1,246 @@
+/*
+ * The listening socket: taken from systemd (socket activation) or bound
+ * here, and the accept path with its connection limits.
+ */
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+
+#include "broker.h"
+#include "user.h"
+#include "util.h"
+
+#define ACCEPT_BATCH 64
+#define SOCKET_DIR_SYSTEM "/run/sigbroker"
+
+static int socket_address(const char *path, struct sockaddr_un *ret) {
+        if (strlen(path) >= sizeof(ret->sun_path))
+                return -ENAMETOOLONG;
+        *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
+        strcpy(ret->sun_path, path);
+        return 0;
+}
+
+/* The socket file exists: is a daemon serving it? A stale file (left by a
+ * daemon that died) refuses connections and may be replaced; a live one
+ * must not be stolen. */
+static int check_stale(const struct sockaddr_un *sa) {
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct stat st;
+
+        if (lstat(sa->sun_path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) sa, sizeof(*sa)) == 0)
+                return -EADDRINUSE;
+        if (errno != ECONNREFUSED)
+                return -errno;
+        return unlink(sa->sun_path) < 0 ? -errno : 0;
+}
+
+static int bind_socket(Broker *b, const char *path) {
+        _cleanup_close_ int fd = -1;
+        struct sockaddr_un sa;
+        int r;
+
+        r = socket_address(path, &sa);
+        if (r < 0)
+                return r;
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno != EADDRINUSE)
+                        return -errno;
+                r = check_stale(&sa);
+                if (r < 0)
+                        return r;
+                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        return -errno;
+        }
+        /* Everyone may connect: who they are comes from the kernel. */
+        if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                unlink(path);
+                return r;
+        }
+        b->socket_path = strdup(path);
+        if (!b->socket_path) {
+                unlink(path);
+                return -ENOMEM;
+        }
+        b->listen_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The fd systemd passed that is ours: named "sigbroker" by the socket
+ * unit, or the only one. */
+static int take_activated_socket(Broker *b) {
+        char **names = NULL;
+        int n = sd_listen_fds_with_names(1, &names), fd = -1;
+
+        for (int i = 0; i < n; i++) {
+                int cand = SD_LISTEN_FDS_START + i;
+                bool named = names && names[i] && strcmp(names[i], "sigbroker") == 0;
+                if (fd < 0 && (named || n == 1) && sd_is_socket_unix(cand, SOCK_SEQPACKET, 1, NULL, 0) > 0)
+                        fd = cand;
+                else
+                        close(cand);
+        }
+        for (int i = 0; names && names[i]; i++)
+                free(names[i]);
+        free(names);
+        if (n < 0)
+                return n;
+        if (n > 0 && fd < 0)
+                return -ENOTSOCK;
+        if (fd >= 0) {
+                b->listen_fd = fd;
+                b->socket_activated = true;
+                if (evutil_make_socket_nonblocking(fd) < 0)
+                        return -errno;
+        }
+        return fd >= 0;
+}
+
+static int default_socket_path(char **ret) {
+        const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+        if (geteuid() == 0) {
+                if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *ret = strdup(SOCKET_DIR_SYSTEM "/sigbroker.sock");
+        } else if (runtime && runtime[0] == '/') {
+                if (asprintf(ret, "%s/sigbroker.sock", runtime) < 0)
+                        *ret = NULL;
+        } else
+                return -ENOENT;  /* no place of our own: the caller must say --socket */
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int refuse_connection(Broker *b, int fd, int error, const char *text) {
+        SbFrame f = {
+                .type = SB_MSG_ERROR,
+                .error = { .error = error, .text = text, .text_len = (uint16_t) strlen(text) },
+        };
+        ssize_t n = sb_frame_encode(&f, b->txbuf, SB_PACKET_MAX);
+
+        if (n > 0)
+                (void) send(fd, b->txbuf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close(fd);
+        return 0;
+}
+
+/* Limits on connections: all users, and per uid (root exempt by default). */
+static int admit(Broker *b, int fd) {
+        const Limits *l = &b->limits;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        HashNode *n;
+        unsigned suppressed;
+
+        if (b->n_peers >= l->max_connections)
+                return refuse_connection(b, fd, EUSERS, "the broker has reached its connection limit");
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return close(fd), 0;
+        n = hashtable_first(&b->users, cred.uid);
+        if (n && (cred.uid != 0 || l->limit_root) &&
+            container_of(n, User, node)->connections >= l->max_connections_per_uid) {
+                if (ratelimit_test(&b->rl_uid_limit, &suppressed)) {
+                        char f_uid[32];
+                        const char *fields[] = { f_uid, NULL };
+                        snprintf(f_uid, sizeof(f_uid), "SIGBROKER_UID=%u", (unsigned) cred.uid);
+                        log_fields(LOG_WARNING, SB_MID_UID_LIMIT, fields,
+                                   "Connection from pid %d refused: uid %u holds %u connections, the limit",
+                                   (int) cred.pid, (unsigned) cred.uid, l->max_connections_per_uid);
+                }
+                return refuse_connection(b, fd, EUSERS, "this uid has reached its connection limit");
+        }
+        return 1;
+}
+
+static void on_resume_accept(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+        event_add(b->listen_event, NULL);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *userdata) {
+        Broker *b = userdata;
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                Peer *p;
+                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                /* Out of fds: pause accepting instead of spinning on a
+                                 * listener that stays readable; retry shortly. */
+                                struct timeval later = { .tv_usec = 100000 };
+                                log_warning("accept: %s; pausing new connections for 100ms", strerror(errno));
+                                event_del(b->listen_event);
+                                event_add(b->resume_accept, &later);
+                        }
+                        break;
+                }
+                if (admit(b, fd) <= 0)
+                        continue;
+                if (peer_new(b, fd, &p) < 0)
+                        continue;  /* peer_new closed fd */
+                b->metrics.connections++;
+        }
+        broker_flush_dirty(b);
+}
+
+int broker_listen(Broker *b) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (!b->options.socket_path) {
+                r = take_activated_socket(b);
+                if (r < 0)
+                        return r;
+        }
+        if (b->listen_fd < 0) {
+                if (b->options.socket_path) {
+                        path = strdup(b->options.socket_path);
+                        if (!path)
+                                return -ENOMEM;
+                } else {
+                        r = default_socket_path(&path);
+                        if (r < 0)
+                                return r;
+                }
+                r = bind_socket(b, path);
+                if (r < 0)
+                        return r;
+        }
+        b->listen_event = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, on_accept, b);
+        b->resume_accept = evtimer_new(b->base, on_resume_accept, b);
+        if (!b->listen_event || !b->resume_accept || event_add(b->listen_event, NULL) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+void broker_unlisten(Broker *b) {
+        if (b->listen_event)
+                event_free(b->listen_event);
+        if (b->resume_accept)
+                event_free(b->resume_accept);
+        b->listen_event = b->resume_accept = NULL;
+        if (b->listen_fd >= 0)
+                close(b->listen_fd);
+        b->listen_fd = -1;
+        if (b->socket_path)
+                unlink(b->socket_path);
+        free(b->socket_path);
+        b->socket_path = NULL;
+}

@@ -1,0 +1,520 @@
+#include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "broker.h"
+#include "peer.h"
+#include "user.h"
+#include "util.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+#define CAP_KILL_BIT 5
+
+static void peer_on_event(evutil_socket_t fd, short what, void *userdata);
+
+/* ---- identity ---- */
+
+static int read_groups(Peer *p) {
+        socklen_t len = 16 * sizeof(gid_t);
+
+        for (int tries = 0; tries < 4; tries++) {
+                gid_t *g = realloc(p->groups, len ? len : sizeof(gid_t));
+                if (!g)
+                        return -ENOMEM;
+                p->groups = g;
+                if (getsockopt(p->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0) {
+                        p->n_groups = len / sizeof(gid_t);
+                        return 0;
+                }
+                if (errno != ERANGE)
+                        return -errno;
+        }
+        return -ERANGE;
+}
+
+static int open_pidfd(Peer *p) {
+        socklen_t len = sizeof(p->pidfd);
+
+        if (getsockopt(p->fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) == 0)
+                return 0;
+        /* Before Linux 6.5: a pidfd opened now is racy only if the process
+         * died and its pid was reused since connect; better than nothing. */
+        p->pidfd = (int) syscall(SYS_pidfd_open, p->pid, 0);
+        return p->pidfd >= 0 ? 0 : -errno;
+}
+
+/* CapEff and comm from /proc; trusted only while the pidfd says the
+ * process is still the one that connected. */
+static void read_proc(Peer *p) {
+        char path[64], line[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) p->pid);
+        f = fopen(path, "re");
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long long caps;
+                if (strncmp(line, "Name:\t", 6) == 0) {
+                        size_t n = strcspn(line + 6, "\n");
+                        memcpy(p->comm, line + 6, MIN(n, sizeof(p->comm) - 1));
+                } else if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+                        p->cap_kill = (caps >> CAP_KILL_BIT) & 1;
+                }
+        }
+        fclose(f);
+        if (!peer_is_alive(p))
+                p->cap_kill = false;
+}
+
+static int read_identity(Peer *p) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        int r;
+
+        if (getsockopt(p->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return -errno;
+        p->pid = cred.pid;
+        p->uid = cred.uid;
+        p->gid = cred.gid;
+        r = read_groups(p);
+        if (r < 0)
+                return r;
+        (void) open_pidfd(p);
+        read_proc(p);
+        return 0;
+}
+
+bool peer_is_alive(const Peer *p) {
+        struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+
+        if (p->pidfd < 0)
+                return kill(p->pid, 0) == 0 || errno == EPERM;
+        /* A pidfd polls readable once its process has exited. */
+        return poll(&pfd, 1, 0) == 0;
+}
+
+pid_t peer_get_pgid(const Peer *p) {
+        pid_t g = getpgid(p->pid);
+        return g >= 0 && peer_is_alive(p) ? g : -ESRCH;
+}
+
+pid_t peer_get_sid(const Peer *p) {
+        pid_t s = getsid(p->pid);
+        return s >= 0 && peer_is_alive(p) ? s : -ESRCH;
+}
+
+bool peer_is_admin(const Peer *p) {
+        PolicyPeer pp = { .uid = p->uid, .gid = p->gid, .groups = p->groups, .n_groups = p->n_groups };
+        return p->uid == 0 || config_is_admin(p->broker->config, &pp);
+}
+
+/* ---- life cycle ---- */
+
+int peer_new(Broker *b, int fd, Peer **ret) {
+        Peer *p;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p) {
+                close(fd);
+                return -ENOMEM;
+        }
+        p->broker = b;
+        p->fd = fd;
+        p->pidfd = -1;
+        list_init(&p->link);
+        list_init(&p->dirty_link);
+        list_init(&p->subscriptions);
+        list_init(&p->memberships);
+        p->window = b->limits.default_window;
+        p->connected_ns = now_ns(CLOCK_MONOTONIC);
+
+        r = read_identity(p);
+        if (r < 0)
+                goto fail;
+        p->user = user_ref_by_uid(&b->users, p->uid);
+        if (!p->user) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        p->user->connections++;
+        p->id = ++b->next_client_id;
+        if (hashtable_insert(&b->peers_by_id, &p->by_id, p->id) < 0 ||
+            hashtable_insert(&b->peers_by_pid, &p->by_pid, (uint64_t) p->pid) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        p->events = EV_READ | EV_PERSIST;
+        p->event = event_new(b->base, fd, p->events, peer_on_event, p);
+        if (!p->event || event_add(p->event, NULL) < 0) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        list_link_tail(&b->peers, &p->link);
+        b->n_peers++;
+        *ret = p;
+        return 0;
+
+fail:
+        peer_free(p);
+        return r;
+}
+
+static void release_pending(Pending *pe, void *userdata) {
+        broker_uncharge(userdata, pe);
+}
+
+Peer *peer_free(Peer *p) {
+        Broker *b;
+
+        if (!p)
+                return NULL;
+        b = p->broker;
+        broker_forget_peer(b, p);
+        queue_clear(&p->queue, release_pending, b);
+        queue_clear(&p->held, release_pending, b);
+        hashtable_remove(&b->peers_by_id, &p->by_id);
+        hashtable_remove(&b->peers_by_pid, &p->by_pid);
+        if (list_is_linked(&p->link)) {
+                list_unlink(&p->link);
+                b->n_peers--;
+                b->metrics.disconnections++;
+        }
+        list_unlink(&p->dirty_link);
+        if (p->event)
+                event_free(p->event);
+        if (p->user) {
+                p->user->connections--;
+                user_unref(p->user);
+        }
+        if (p->fd >= 0)
+                close(p->fd);
+        if (p->pidfd >= 0)
+                close(p->pidfd);
+        free(p->groups);
+        free(p->lost);
+        free(p->out);
+        free(p);
+        return NULL;
+}
+
+uint32_t peer_pending(const Peer *p) {
+        return queue_length(&p->queue) + queue_length(&p->held);
+}
+
+uint64_t peer_pending_bytes(const Peer *p) {
+        return p->queue.bytes + p->held.bytes;
+}
+
+/* ---- output ---- */
+
+void peer_mark_dirty(Peer *p) {
+        if (!list_is_linked(&p->dirty_link))
+                list_link_tail(&p->broker->dirty, &p->dirty_link);
+}
+
+int peer_queue_frame(Peer *p, const SbFrame *f) {
+        size_t n = sb_frame_size(f);
+
+        if (p->out_len + n > p->out_cap) {
+                uint32_t cap = p->out_cap ? p->out_cap : 4096;
+                uint8_t *out;
+                while (cap < p->out_len + n)
+                        cap *= 2;
+                out = realloc(p->out, cap);
+                if (!out)
+                        return -ENOMEM;
+                p->out = out;
+                p->out_cap = cap;
+        }
+        if (sb_frame_encode(f, p->out + p->out_len, n) < 0)
+                return -EINVAL;
+        p->out_len += (uint32_t) n;
+        peer_mark_dirty(p);
+        return 0;
+}
+
+/* Copy whole control frames into buf, up to size bytes. Frames in p->out
+ * were encoded by us, so their length fields are trusted. */
+static size_t take_control(Peer *p, uint8_t *buf, size_t size) {
+        uint32_t at = p->out_head;
+
+        while (at < p->out_len) {
+                uint32_t body;
+                memcpy(&body, p->out + at + 4, 4);
+                body = le32toh(body);
+                if (at - p->out_head + SB_HEADER_SIZE + body > size)
+                        break;
+                at += SB_HEADER_SIZE + body;
+        }
+        memcpy(buf, p->out + p->out_head, at - p->out_head);
+        return at - p->out_head;
+}
+
+static void consume_control(Peer *p, size_t n) {
+        p->out_head += (uint32_t) n;
+        if (p->out_head == p->out_len) {
+                /* Drained: give the memory back, idle peers should hold none. */
+                free(p->out);
+                p->out = NULL;
+                p->out_head = p->out_len = p->out_cap = 0;
+        }
+}
+
+static size_t encode_gaps(Peer *p, uint8_t *buf, size_t size, uint32_t *n_frames, uint32_t gaps[]) {
+        size_t len = 0;
+
+        if (!p->lost)
+                return 0;
+        for (uint32_t signo = 1; signo <= SB_SIGNO_MAX; signo++) {
+                SbFrame f = { .type = SB_MSG_GAP };
+                ssize_t n;
+                if (p->lost[signo] == 0 || p->in_flight + *n_frames >= p->window)
+                        continue;
+                f.gap = (SbGap) { .signo = signo, .lost = p->lost[signo], .seq = p->seq + *n_frames + 1 };
+                n = sb_frame_encode(&f, buf + len, size - len);
+                if (n < 0)
+                        break;
+                len += (size_t) n;
+                gaps[signo] = p->lost[signo];
+                p->lost[signo] = 0;
+                (*n_frames)++;
+        }
+        return len;
+}
+
+static ssize_t encode_delivery(Peer *p, const Pending *pe, uint64_t seq, uint8_t *buf, size_t size) {
+        const Signal *s = pe->signal;
+        SbFrame f = {
+                .type = SB_MSG_DELIVER,
+                .deliver = {
+                        .signo = s->signo,
+                        .priority = pe->priority,
+                        .sender_pid = s->sender_pid,
+                        .sender_uid = s->sender_uid,
+                        .sender_gid = s->sender_gid,
+                        .merged = pe->merged,
+                        .sender_client_id = s->sender_client_id,
+                        .realtime_ns = s->realtime_ns,
+                        .monotonic_ns = s->monotonic_ns,
+                        .seq = seq,
+                        .payload = s->payload,
+                        .payload_len = s->payload_len,
+                },
+        };
+        return sb_frame_encode(&f, buf, size);
+}
+
+/* Encode deliveries while the window and the packet allow. Blocked signals
+ * met on the way move to the held queue. */
+static size_t encode_deliveries(Peer *p, uint8_t *buf, size_t size, uint32_t *n_frames, uint32_t *n_popped) {
+        Broker *b = p->broker;
+        size_t len = 0;
+        Pending *pe;
+
+        while (p->in_flight + *n_frames < p->window && (pe = queue_peek(&p->queue))) {
+                ssize_t n;
+                if (p->blocked & SB_SIGMASK(pe->signal->signo)) {
+                        queue_pop(&p->queue);
+                        if (queue_push_pending(&p->held, pe) < 0) {
+                                /* Cannot hold it back: deliver it rather than lose it. */
+                                queue_push_pending(&p->queue, pe);
+                        } else
+                                continue;
+                }
+                n = encode_delivery(p, pe, p->seq + *n_frames + 1, buf + len, size - len);
+                if (n < 0)
+                        break;
+                b->in_packet[(*n_popped)++] = queue_pop(&p->queue);
+                len += (size_t) n;
+                (*n_frames)++;
+        }
+        return len;
+}
+
+static void unwind_packet(Peer *p, uint32_t n_popped, const uint32_t gaps[]) {
+        for (uint32_t i = 0; i < n_popped; i++)
+                if (queue_push_pending(&p->queue, p->broker->in_packet[i]) < 0) {
+                        broker_uncharge(p->broker, p->broker->in_packet[i]);
+                        pending_free(p->broker->in_packet[i]);
+                }
+        for (uint32_t signo = 1; p->lost && signo <= SB_SIGNO_MAX; signo++)
+                p->lost[signo] += gaps[signo];
+}
+
+static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t n_popped) {
+        Broker *b = p->broker;
+
+        consume_control(p, n_control);
+        p->in_flight += n_frames;
+        p->seq += n_frames;
+        for (uint32_t i = 0; i < n_popped; i++) {
+                Pending *pe = b->in_packet[i];
+                p->stats.delivered++;
+                p->stats.bytes_delivered += pe->signal->payload_len;
+                b->metrics.delivered++;
+                b->metrics.bytes_delivered += pe->signal->payload_len;
+                broker_uncharge(b, pe);
+                pending_free(pe);
+        }
+}
+
+static void peer_update_events(Peer *p) {
+        short want = EV_PERSIST;
+
+        if (p->out_len - p->out_head <= PEER_OUT_SOFT_MAX)
+                want |= EV_READ;
+        if (p->write_blocked)
+                want |= EV_WRITE;
+        if (want == p->events)
+                return;
+        event_del(p->event);
+        event_assign(p->event, p->broker->base, p->fd, want, peer_on_event, p);
+        event_add(p->event, NULL);
+        p->events = want;
+}
+
+int peer_flush(Peer *p) {
+        Broker *b = p->broker;
+
+        p->write_blocked = false;
+        for (;;) {
+                uint32_t gaps[SB_SIGNO_MAX + 1] = {};
+                uint32_t n_frames = 0, n_popped = 0;
+                size_t n_control, len;
+                ssize_t n;
+
+                n_control = take_control(p, b->txbuf, SB_PACKET_MAX);
+                len = n_control;
+                len += encode_gaps(p, b->txbuf + len, SB_PACKET_MAX - len, &n_frames, gaps);
+                len += encode_deliveries(p, b->txbuf + len, SB_PACKET_MAX - len, &n_frames, &n_popped);
+                if (len == 0)
+                        break;
+                n = send(p->fd, b->txbuf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0) {
+                        unwind_packet(p, n_popped, gaps);
+                        if (errno == EAGAIN || errno == ENOBUFS) {
+                                p->write_blocked = true;
+                                break;
+                        }
+                        return -PEER_E_DISCONNECT;
+                }
+                commit_packet(p, n_control, n_frames, n_popped);
+        }
+        peer_update_events(p);
+        return 0;
+}
+
+/* ---- input ---- */
+
+int peer_violation(Peer *p, int error, const char *fmt, ...) {
+        Broker *b = p->broker;
+        char text[SB_ERROR_TEXT_MAX];
+        unsigned suppressed;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+
+        b->metrics.violations++;
+        if (ratelimit_test(&b->rl_violation, &suppressed)) {
+                char f_pid[32], f_uid[32], f_id[48], f_sup[48];
+                const char *fields[] = { f_pid, f_uid, f_id, f_sup, NULL };
+                snprintf(f_pid, sizeof(f_pid), "SIGBROKER_PID=%d", (int) p->pid);
+                snprintf(f_uid, sizeof(f_uid), "SIGBROKER_UID=%u", (unsigned) p->uid);
+                snprintf(f_id, sizeof(f_id), "SIGBROKER_CLIENT_ID=%llu", (unsigned long long) p->id);
+                snprintf(f_sup, sizeof(f_sup), "SIGBROKER_SUPPRESSED=%u", suppressed);
+                log_fields(LOG_WARNING, SB_MID_VIOLATION, fields,
+                           "Disconnecting client %llu (pid %d, uid %u, %s): %s",
+                           (unsigned long long) p->id, (int) p->pid, (unsigned) p->uid, p->comm, text);
+        }
+
+        /* Best effort: tell the client why, after what it was owed already. */
+        SbFrame f = {
+                .type = SB_MSG_ERROR,
+                .error = { .error = error, .text = text, .text_len = (uint16_t) strlen(text) },
+        };
+        if (peer_queue_frame(p, &f) >= 0)
+                (void) peer_flush(p);
+        return -PEER_E_DISCONNECT;
+}
+
+static int peer_handle_packet(Peer *p, const uint8_t *buf, size_t len) {
+        while (len > 0) {
+                SbFrame f;
+                size_t used;
+                int r = sb_frame_parse_untrusted(buf, len, &f, &used);
+                if (r != SB_PARSE_OK)
+                        return peer_violation(p, EBADMSG, "%s", sb_parse_error_to_string(r));
+                r = peer_handle_frame(p, &f);
+                if (r < 0)
+                        return r;
+                buf += used;
+                len -= used;
+        }
+        return 0;
+}
+
+#define PEER_READ_BATCH 32
+
+static int peer_read(Peer *p) {
+        Broker *b = p->broker;
+
+        for (int i = 0; i < PEER_READ_BATCH; i++) {
+                ssize_t n;
+                int r;
+
+                if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX)
+                        break;  /* it does not read its replies: stop reading its requests */
+                n = recv(p->fd, b->rxbuf, SB_PACKET_MAX, MSG_DONTWAIT | MSG_TRUNC);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return -PEER_E_DISCONNECT;
+                }
+                if (n == 0)
+                        return -PEER_E_DISCONNECT;  /* hung up (an empty packet counts as that) */
+                if ((size_t) n > SB_PACKET_MAX)
+                        return peer_violation(p, EMSGSIZE, "packet of %zd bytes is over the limit of %u", n,
+                                              (unsigned) SB_PACKET_MAX);
+                r = peer_handle_packet(p, b->rxbuf, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+void peer_dispatch(Peer *p, short what) {
+        int r = 0;
+
+        /* Output first: it frees window and buffer room that input may need. */
+        if (what & EV_WRITE)
+                r = peer_flush(p);
+        if (r >= 0 && (what & EV_READ))
+                r = peer_read(p);
+        if (r < 0) {
+                peer_free(p);
+                return;
+        }
+        peer_update_events(p);
+}
+
+static void peer_on_event(evutil_socket_t fd, short what, void *userdata) {
+        Peer *p = userdata;
+        Broker *b = p->broker;
+
+        peer_dispatch(p, what);
+        broker_flush_dirty(b);
+}

@@ -1,0 +1,118 @@
+#pragma once
+
+/*
+ * A Peer is one client connection. Its identity (pid, uid, gid,
+ * supplementary groups, pidfd, CAP_KILL) is read from the kernel when the
+ * connection is accepted and never taken from what the client says.
+ *
+ * Output has two parts. Control frames (WELCOME, REPLY, RESULT, DATA,
+ * ERROR) are encoded into a per-peer buffer as requests are handled;
+ * signals wait in the peer's Queue and are encoded only when they are
+ * written, straight into the broker's shared packet buffer, as the window
+ * allows. So a receiver that does not read costs its pending signals (which
+ * the limits bound) and a bounded control backlog: while that backlog is
+ * over PEER_OUT_SOFT_MAX the peer's input is not read.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashtable.h"
+#include "list.h"
+#include "protocol.h"
+#include "queue.h"
+
+typedef struct Broker Broker;
+typedef struct User User;
+
+#define PEER_OUT_SOFT_MAX (64u * 1024)
+
+typedef struct PeerStats {
+        uint64_t sent;                  /* SEND frames handled (probes too) */
+        uint64_t delivered;             /* DELIVER frames written to this peer */
+        uint64_t merged, refused, denied, dropped;
+        uint64_t bytes_sent, bytes_delivered;  /* payload bytes */
+} PeerStats;
+
+typedef struct Peer {
+        Broker *broker;
+        List link;                      /* Broker.peers */
+        List dirty_link;                /* Broker.dirty: has output to flush */
+        HashNode by_id;                 /* Broker.peers_by_id */
+        HashNode by_pid;                /* Broker.peers_by_pid */
+        List subscriptions;             /* Subscription.peer_link */
+        List memberships;               /* Membership.peer_link */
+        struct event *event;
+        short events;                   /* what event is armed for */
+        int fd;
+        int pidfd;                      /* -1 if the kernel gave none */
+        uint64_t id;
+        pid_t pid;
+        uid_t uid;
+        gid_t gid;
+        gid_t *groups;                  /* supplementary, SO_PEERGROUPS */
+        uint32_t n_groups;
+        uint32_t n_memberships;
+        User *user;
+        uint64_t connected_ns;          /* CLOCK_MONOTONIC */
+        char comm[16];
+
+        bool hello:1;
+        bool cap_kill:1;                /* CAP_KILL in the effective set at connect */
+        bool write_blocked:1;           /* the socket said EAGAIN: wait for EV_WRITE */
+        bool monitor:1;
+
+        uint64_t subscribed;            /* SB_SIGMASK bits */
+        uint64_t drop_oldest;
+        uint64_t blocked;
+        uint32_t window;
+        uint32_t in_flight;             /* DELIVER + GAP written, not yet ACKed */
+        uint64_t seq;                   /* last sequence number written */
+        uint64_t monitor_serial;
+
+        Queue queue;                    /* pending, deliverable */
+        Queue held;                     /* pending, blocked */
+        uint32_t *lost;                 /* [SB_SIGNO_MAX + 1], drop-oldest losses not yet reported */
+
+        uint8_t *out;                   /* encoded control frames */
+        uint32_t out_head, out_len, out_cap;
+
+        PeerStats stats;
+} Peer;
+
+/* Error codes of peer operations that the caller must act on. */
+enum {
+        PEER_E_DISCONNECT = 1,          /* the peer is gone or must go: free it */
+};
+
+int peer_new(Broker *b, int fd, Peer **ret);
+Peer *peer_free(Peer *p);
+
+/* Queue a control frame for this peer. Never fails for lack of room: the
+ * soft limit is enforced by not reading. Returns -ENOMEM or 0. */
+int peer_queue_frame(Peer *p, const SbFrame *f);
+
+/* Write as much as the socket, the window and the packet size allow. */
+int peer_flush(Peer *p);
+
+/* Mark the peer as having output, to be flushed after the current batch. */
+void peer_mark_dirty(Peer *p);
+
+/* A protocol violation: tell the client why and log it. Returns
+ * -PEER_E_DISCONNECT, for the caller to pass up; the peer is freed there. */
+int peer_violation(Peer *p, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+uint32_t peer_pending(const Peer *p);
+uint64_t peer_pending_bytes(const Peer *p);
+bool peer_is_alive(const Peer *p);
+/* Process group and session of the peer's process now, or -ESRCH if it is
+ * gone (the pidfd says so, so a recycled pid is never mistaken for it). */
+pid_t peer_get_pgid(const Peer *p);
+pid_t peer_get_sid(const Peer *p);
+bool peer_is_admin(const Peer *p);
+
+void peer_dispatch(Peer *p, short what);
+
+/* Handle one frame from the client (driver.c). */
+int peer_handle_frame(Peer *p, const SbFrame *f);

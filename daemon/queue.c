@@ -1,0 +1,210 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+#include "queue.h"
+
+Signal *signal_new(uint32_t signo, uint8_t priority, const void *payload, uint32_t payload_len) {
+        Signal *s = malloc(sizeof(*s) + payload_len);
+
+        if (!s)
+                return NULL;
+        *s = (Signal) {
+                .n_ref = 1,
+                .signo = signo,
+                .priority = priority,
+                .payload_len = payload_len,
+        };
+        if (payload_len > 0)
+                memcpy(s->payload, payload, payload_len);
+        return s;
+}
+
+Signal *signal_ref(Signal *s) {
+        if (s)
+                s->n_ref++;
+        return s;
+}
+
+Signal *signal_unref(Signal *s) {
+        if (s && --s->n_ref == 0)
+                free(s);
+        return NULL;
+}
+
+/* Does a come out before b? */
+static bool before(const Pending *a, const Pending *b) {
+        if (a->priority != b->priority)
+                return a->priority > b->priority;
+        if (a->signal->signo != b->signal->signo)
+                return a->signal->signo < b->signal->signo;
+        return a->order < b->order;
+}
+
+static void place(Queue *q, uint32_t i, Pending *p) {
+        q->heap[i] = p;
+        p->index = i;
+}
+
+static void sift_up(Queue *q, uint32_t i) {
+        Pending *p = q->heap[i];
+
+        while (i > 0) {
+                uint32_t parent = (i - 1) / 2;
+                if (!before(p, q->heap[parent]))
+                        break;
+                place(q, i, q->heap[parent]);
+                i = parent;
+        }
+        place(q, i, p);
+}
+
+static void sift_down(Queue *q, uint32_t i) {
+        Pending *p = q->heap[i];
+
+        for (;;) {
+                uint32_t child = 2 * i + 1;
+                if (child >= q->n)
+                        break;
+                if (child + 1 < q->n && before(q->heap[child + 1], q->heap[child]))
+                        child++;
+                if (!before(q->heap[child], p))
+                        break;
+                place(q, i, q->heap[child]);
+                i = child;
+        }
+        place(q, i, p);
+}
+
+static int reserve(Queue *q) {
+        Pending **heap;
+        uint32_t cap;
+
+        if (q->n < q->cap)
+                return 0;
+        cap = q->cap ? q->cap * 2 : 8;
+        heap = realloc(q->heap, cap * sizeof(*heap));
+        if (!heap)
+                return -ENOMEM;
+        q->heap = heap;
+        q->cap = cap;
+        return 0;
+}
+
+static void account(Queue *q, const Pending *p, bool add) {
+        uint32_t signo = p->signal->signo;
+
+        if (add) {
+                q->bytes += pending_cost(p->signal);
+                if (!sb_signal_is_realtime(signo) && signo > 0)
+                        q->standard |= UINT32_C(1) << signo;
+        } else {
+                q->bytes -= pending_cost(p->signal);
+                if (!sb_signal_is_realtime(signo) && signo > 0)
+                        q->standard &= ~(UINT32_C(1) << signo);
+        }
+}
+
+int queue_push_pending(Queue *q, Pending *p) {
+        if (reserve(q) < 0)
+                return -ENOMEM;
+        account(q, p, true);
+        place(q, q->n++, p);
+        sift_up(q, p->index);
+        return 0;
+}
+
+Pending *queue_push(Queue *q, Signal *signal, uint64_t order) {
+        Pending *p = malloc(sizeof(*p));
+
+        if (!p)
+                return NULL;
+        *p = (Pending) {
+                .signal = signal_ref(signal),
+                .order = order,
+                .priority = signal->priority,
+        };
+        if (queue_push_pending(q, p) < 0) {
+                pending_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+Pending *queue_peek(const Queue *q) {
+        return q->n > 0 ? q->heap[0] : NULL;
+}
+
+static void release_array_if_empty(Queue *q) {
+        if (q->n == 0) {
+                free(q->heap);
+                q->heap = NULL;
+                q->cap = 0;
+        }
+}
+
+static Pending *remove_at(Queue *q, uint32_t i) {
+        Pending *p = q->heap[i];
+        Pending *last = q->heap[--q->n];
+
+        if (last != p) {
+                place(q, i, last);
+                if (i > 0 && before(last, q->heap[(i - 1) / 2]))
+                        sift_up(q, i);
+                else
+                        sift_down(q, i);
+        }
+        account(q, p, false);
+        release_array_if_empty(q);
+        return p;
+}
+
+Pending *queue_pop(Queue *q) {
+        return q->n > 0 ? remove_at(q, 0) : NULL;
+}
+
+Pending *queue_find_standard(const Queue *q, uint32_t signo) {
+        if (signo == 0 || sb_signal_is_realtime(signo) || !(q->standard & (UINT32_C(1) << signo)))
+                return NULL;
+        /* At most one entry per standard signal; the bit says it is here. */
+        for (uint32_t i = 0; i < q->n; i++)
+                if (q->heap[i]->signal->signo == signo)
+                        return q->heap[i];
+        return NULL;
+}
+
+void queue_merge(Queue *q, Pending *p, uint8_t priority) {
+        p->merged++;
+        if (priority > p->priority) {
+                p->priority = priority;
+                sift_up(q, p->index);
+        }
+}
+
+Pending *queue_remove_oldest(Queue *q, uint32_t signo) {
+        uint32_t oldest = UINT32_MAX;
+
+        for (uint32_t i = 0; i < q->n; i++)
+                if (q->heap[i]->signal->signo == signo &&
+                    (oldest == UINT32_MAX || q->heap[i]->order < q->heap[oldest]->order))
+                        oldest = i;
+        return oldest == UINT32_MAX ? NULL : remove_at(q, oldest);
+}
+
+void pending_free(Pending *p) {
+        if (!p)
+                return;
+        signal_unref(p->signal);
+        free(p);
+}
+
+void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata) {
+        Pending *p;
+
+        while ((p = queue_pop(q))) {
+                if (release)
+                        release(p, userdata);
+                pending_free(p);
+        }
+}

@@ -1,0 +1,74 @@
+#pragma once
+
+/*
+ * A receiver's pending signals, in delivery order: higher priority first,
+ * then the lower signal number (the POSIX rule for real-time signals), then
+ * send order. A binary heap of Pending entries; each entry points to the
+ * Signal it stands for, which is shared by every receiver of one send and
+ * holds the payload once.
+ *
+ * Limits are not this module's business: the broker checks them before it
+ * pushes. The heap array is allocated on the first push and freed when the
+ * queue empties, so an idle receiver costs nothing here.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct User User;
+
+typedef struct Signal {
+        unsigned n_ref;
+        uint32_t signo;
+        uint8_t priority;
+        uint32_t sender_pid, sender_uid, sender_gid;
+        uint64_t sender_client_id;
+        uint64_t realtime_ns, monotonic_ns;
+        User *charged;                  /* the sender's uid, charged for every Pending */
+        uint32_t payload_len;
+        uint8_t payload[];
+} Signal;
+
+typedef struct Pending {
+        Signal *signal;
+        uint64_t order;                 /* send order, broker-wide */
+        uint32_t merged;                /* sends coalesced into this one */
+        uint32_t index;                 /* position in the heap */
+        uint8_t priority;               /* may be raised by a merge */
+} Pending;
+
+/* What one Pending costs against the byte limits: its payload plus a fixed
+ * share for the bookkeeping, so that empty payloads still count. */
+#define PENDING_OVERHEAD 64u
+static inline uint64_t pending_cost(const Signal *s) { return (uint64_t) s->payload_len + PENDING_OVERHEAD; }
+
+typedef struct Queue {
+        Pending **heap;
+        uint32_t n, cap;
+        uint32_t standard;              /* bit signo set: a standard signal is pending */
+        uint64_t bytes;                 /* sum of pending_cost() */
+} Queue;
+
+#define QUEUE_INIT { NULL, 0, 0, 0, 0 }
+
+Signal *signal_new(uint32_t signo, uint8_t priority, const void *payload, uint32_t payload_len);
+Signal *signal_ref(Signal *s);
+Signal *signal_unref(Signal *s);
+
+/* Takes a reference to signal. Returns the entry, or NULL on ENOMEM. */
+Pending *queue_push(Queue *q, Signal *signal, uint64_t order);
+/* Re-insert an entry taken with queue_pop(). -ENOMEM leaves it out. */
+int queue_push_pending(Queue *q, Pending *p);
+Pending *queue_peek(const Queue *q);
+Pending *queue_pop(Queue *q);
+/* The pending entry of standard signal signo, for coalescing. */
+Pending *queue_find_standard(const Queue *q, uint32_t signo);
+/* Merge one more send into p; a higher priority moves it up. */
+void queue_merge(Queue *q, Pending *p, uint8_t priority);
+/* Remove and return the oldest entry of signal signo (drop-oldest). */
+Pending *queue_remove_oldest(Queue *q, uint32_t signo);
+/* Free an entry that is out of the queue; drops its signal reference. */
+void pending_free(Pending *p);
+void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata);
+static inline uint32_t queue_length(const Queue *q) { return q->n; }
