@@ -9,6 +9,7 @@
 #include "log.h"
 
 #define LOG_FIELDS_MAX 16
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 static struct {
         bool journal;           /* try the journal first */
@@ -59,7 +60,9 @@ void log_fields(int priority, const char *message_id, const char *const *fields,
         for (size_t i = 0; fields && fields[i] && i < LOG_FIELDS_MAX; i++)
                 iov[n++] = (struct iovec) { (char *) fields[i], strlen(fields[i]) };
 
-        if (!log_target.journal || sd_journal_sendv(iov, (int) n) < 0)
+        /* sd_journal_sendv() reports success when there is no journal at
+         * all, so look for its socket ourselves. */
+        if (!log_target.journal || access(JOURNAL_SOCKET, W_OK) < 0 || sd_journal_sendv(iov, (int) n) < 0)
                 log_to_stderr(priority, message);
         else if (log_target.stderr_too)
                 log_to_stderr(priority, message);

@@ -1,0 +1,297 @@
+/* Queueing semantics through the real daemon: delivery order, coalescing,
+ * flow control, limits, drop-oldest and the blocked set. A receiver with
+ * window 1 that does not read yet is "paused": the first signal is in
+ * flight, everything after it waits in the broker's queue. */
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sigbroker.h"
+
+#define RTMIN 34
+
+typedef struct Send {
+        int signo;
+        int prio;
+        const char *payload;
+} Send;
+
+static sigbroker *receiver(const TestDaemon *d, unsigned window, uint64_t mask, unsigned flags) {
+        sigbroker *sb = NULL;
+        ck_assert_int_eq(sigbroker_connect_with(d->socket, window, &sb), 0);
+        ck_assert_int_eq(sigbroker_subscribe(sb, mask, flags), 0);
+        return sb;
+}
+
+static int send_to(sigbroker *tx, pid_t pid, const Send *s, sigbroker_send_result *res) {
+        sigbroker_target t = { .kind = SIGBROKER_TARGET_PID, .id = (uint64_t) pid };
+        return sigbroker_send(tx, &t, s->signo, s->prio, s->payload, s->payload ? strlen(s->payload) : 0, res);
+}
+
+static void expect_signal(sigbroker *rx, int signo, const char *payload, uint32_t merged) {
+        sigbroker_info info;
+
+        ck_assert_int_eq(sigbroker_wait(rx, 5000000, &info), signo);
+        ck_assert(!info.gap);
+        ck_assert_uint_eq(info.merged, merged);
+        if (payload) {
+                ck_assert_uint_eq(info.payload_len, strlen(payload));
+                ck_assert_mem_eq(info.payload, payload, info.payload_len);
+        }
+}
+
+static void expect_nothing(sigbroker *rx) {
+        sigbroker_info info;
+        ck_assert_int_eq(sigbroker_wait(rx, 200000, &info), -EAGAIN);
+}
+
+START_TEST(test_order_priority_then_signo_then_fifo) {
+        static const Send sends[] = {
+                { 10, 0, "first" },             /* goes out at once: in flight */
+                { RTMIN + 2, 5, "c" },
+                { RTMIN + 1, 5, "a1" },
+                { RTMIN, 0, "low" },
+                { 12, 10, "urgent" },
+                { RTMIN + 1, 5, "a2" },
+                { RTMIN + 3, 5, "d" },
+        };
+        static const Send expect[] = {
+                { 10, 0, "first" },
+                { 12, 10, "urgent" },
+                { RTMIN + 1, 5, "a1" },
+                { RTMIN + 1, 5, "a2" },
+                { RTMIN + 2, 5, "c" },
+                { RTMIN + 3, 5, "d" },
+                { RTMIN, 0, "low" },
+        };
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+
+        daemon_start(&d, NULL, NULL);
+        rx = receiver(&d, 1, UINT64_MAX, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++)
+                ck_assert_int_eq(send_to(tx, getpid(), &sends[i], NULL), 0);
+        for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
+                sigbroker_info info;
+                ck_assert_int_eq(sigbroker_wait(rx, 5000000, &info), expect[i].signo);
+                ck_assert_int_eq(info.priority, expect[i].prio);
+                ck_assert_mem_eq(info.payload, expect[i].payload, strlen(expect[i].payload));
+                ck_assert_uint_eq(info.seq, i + 1);
+        }
+        expect_nothing(rx);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_standard_signals_coalesce) {
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+        sigbroker_send_result res;
+
+        daemon_start(&d, NULL, NULL);
+        rx = receiver(&d, 1, UINT64_MAX, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN, 0, "busy" }, NULL), 0);
+
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { SIGUSR1, 0, "u1" }, &res), 0);
+        ck_assert_uint_eq(res.queued, 1);
+        ck_assert_uint_eq(res.merged, 0);
+        for (int i = 0; i < 4; i++) {
+                ck_assert_int_eq(send_to(tx, getpid(), &(Send) { SIGUSR1, 0, "later" }, &res), 0);
+                ck_assert_uint_eq(res.queued, 0);
+                ck_assert_uint_eq(res.merged, 1);
+        }
+        /* Real-time signals never merge. */
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 1, 0, "r1" }, &res), 0);
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 1, 0, "r2" }, &res), 0);
+        ck_assert_uint_eq(res.queued, 1);
+
+        expect_signal(rx, RTMIN, "busy", 0);
+        expect_signal(rx, SIGUSR1, "u1", 4);    /* the first payload stays, as the kernel keeps the first siginfo */
+        expect_signal(rx, RTMIN + 1, "r1", 0);
+        expect_signal(rx, RTMIN + 1, "r2", 0);
+        /* Once delivered, the next USR1 queues anew. */
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { SIGUSR1, 0, "again" }, &res), 0);
+        ck_assert_uint_eq(res.queued, 1);
+        expect_signal(rx, SIGUSR1, "again", 0);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_full_queue_refuses_with_eagain_and_keeps_accepted) {
+        const char *args[] = { "--max-queue", "4", NULL };
+        char payload[8][8];
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+        sigbroker_send_result res;
+        int accepted = 0;
+
+        daemon_start(&d, NULL, args);
+        rx = receiver(&d, 1, UINT64_MAX, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        for (int i = 0; i < 8; i++) {
+                int r;
+                snprintf(payload[i], sizeof(payload[i]), "n%d", i);
+                r = send_to(tx, getpid(), &(Send) { RTMIN + 5, 3, payload[i] }, &res);
+                if (i < 5) {
+                        ck_assert_int_eq(r, 0);        /* one in flight, four queued */
+                        accepted++;
+                } else {
+                        ck_assert_int_eq(r, -EAGAIN);
+                        ck_assert_uint_eq(res.refused, 1);
+                        ck_assert_uint_eq(res.queued, 0);
+                }
+        }
+        for (int i = 0; i < accepted; i++)
+                expect_signal(rx, RTMIN + 5, payload[i], 0);
+        expect_nothing(rx);
+        /* Room again. */
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 5, 3, "after" }, NULL), 0);
+        expect_signal(rx, RTMIN + 5, "after", 0);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_drop_oldest_reports_a_gap) {
+        const char *args[] = { "--max-queue", "2", NULL };
+        static const char *const payloads[] = { "1", "2", "3", "4", "5" };
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+        sigbroker_info info;
+
+        daemon_start(&d, NULL, args);
+        rx = receiver(&d, 1, SIGBROKER_SIGMASK(RTMIN + 2), SIGBROKER_SUBSCRIBE_DROP_OLDEST);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        for (int i = 0; i < 5; i++)
+                ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 2, 0, payloads[i] }, NULL), 0);
+
+        expect_signal(rx, RTMIN + 2, "1", 0);
+        ck_assert_int_eq(sigbroker_wait(rx, 5000000, &info), RTMIN + 2);
+        ck_assert(info.gap);
+        ck_assert_uint_eq(info.lost, 2);
+        expect_signal(rx, RTMIN + 2, "4", 0);
+        expect_signal(rx, RTMIN + 2, "5", 0);
+        expect_nothing(rx);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_blocked_signals_wait_in_the_broker) {
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+        uint64_t old = 1;
+
+        daemon_start(&d, NULL, NULL);
+        rx = receiver(&d, 0, SIGBROKER_SIGMASK(SIGUSR1) | SIGBROKER_SIGMASK(RTMIN + 1), 0);
+        ck_assert_int_eq(sigbroker_block(rx, SIG_BLOCK, SIGBROKER_SIGMASK(RTMIN + 1), &old), 0);
+        ck_assert_uint_eq(old, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 1, 50, "b1" }, NULL), 0);
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN + 1, 50, "b2" }, NULL), 0);
+        ck_assert_int_eq(send_to(tx, getpid(), &(Send) { SIGUSR1, 0, "free" }, NULL), 0);
+
+        expect_signal(rx, SIGUSR1, "free", 0);
+        expect_nothing(rx);
+        ck_assert_int_eq(sigbroker_block(rx, SIG_UNBLOCK, SIGBROKER_SIGMASK(RTMIN + 1), NULL), 0);
+        expect_signal(rx, RTMIN + 1, "b1", 0);
+        expect_signal(rx, RTMIN + 1, "b2", 0);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_per_uid_pending_limit) {
+        TestDaemon d;
+        sigbroker *rx1, *rx2, *tx = NULL;
+
+        /* uid 0 is exempt unless limit-root is set. */
+        daemon_start(&d, "[limits]\nmax-pending-per-uid = 3\nlimit-root = yes\n", NULL);
+        rx1 = receiver(&d, 1, UINT64_MAX, 0);
+        rx2 = receiver(&d, 1, UINT64_MAX, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        {
+                sigbroker_target t = { .kind = SIGBROKER_TARGET_BROADCAST };
+                sigbroker_send_result res;
+                /* Two receivers: first send puts one in flight at each. */
+                ck_assert_int_eq(sigbroker_send(tx, &t, RTMIN, 0, "a", 1, &res), 0);
+                ck_assert_uint_eq(res.queued, 2);
+                ck_assert_int_eq(sigbroker_send(tx, &t, RTMIN, 0, "b", 1, &res), 0);
+                ck_assert_uint_eq(res.queued, 2);
+                /* Two pending, charged to our uid; room for one more. */
+                ck_assert_int_eq(sigbroker_send(tx, &t, RTMIN, 0, "c", 1, &res), 0);
+                ck_assert_uint_eq(res.queued, 1);
+                ck_assert_uint_eq(res.refused, 1);
+                ck_assert_int_eq(sigbroker_send(tx, &t, RTMIN, 0, "d", 1, &res), -EAGAIN);
+                ck_assert_uint_eq(res.refused, 2);
+        }
+        sigbroker_close(rx1);
+        sigbroker_close(rx2);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_window_limits_in_flight) {
+        TestDaemon d;
+        sigbroker *rx, *tx = NULL;
+        char *text = NULL;
+
+        daemon_start(&d, NULL, NULL);
+        rx = receiver(&d, 3, UINT64_MAX, 0);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &tx), 0);
+        for (int i = 0; i < 10; i++)
+                ck_assert_int_eq(send_to(tx, getpid(), &(Send) { RTMIN, 0, "w" }, NULL), 0);
+        /* Three written to the receiver's socket, seven still in the broker. */
+        ck_assert_int_eq(sigbroker_query(tx, 1 /* stats */, 0, 0, &text), 0);
+        ck_assert_msg(strstr(text, "\"pending\":7,"), "%s", text);
+        ck_assert_msg(strstr(text, "\"in_flight\":3"), "%s", text);
+        free(text);
+        for (int i = 0; i < 10; i++)
+                expect_signal(rx, RTMIN, "w", 0);
+        sigbroker_close(rx);
+        sigbroker_close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+static Suite *suite(void) {
+        Suite *s = suite_create("semantics");
+        TCase *tc = tcase_create("queues");
+
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_order_priority_then_signo_then_fifo);
+        tcase_add_test(tc, test_standard_signals_coalesce);
+        tcase_add_test(tc, test_full_queue_refuses_with_eagain_and_keeps_accepted);
+        tcase_add_test(tc, test_drop_oldest_reports_a_gap);
+        tcase_add_test(tc, test_blocked_signals_wait_in_the_broker);
+        tcase_add_test(tc, test_per_uid_pending_limit);
+        tcase_add_test(tc, test_window_limits_in_flight);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
