@@ -1,0 +1,546 @@
+/*
+ * The connection: packets in and out, and the frames they carry turned into
+ * handle state. Every socket call here is non-blocking (MSG_DONTWAIT); the
+ * few places that wait do so in sb_poll(), and while they wait for room to
+ * write they keep reading, because a daemon that cannot write to us may
+ * stop reading from us.
+ */
+
+#include <endian.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "internal.h"
+
+uint64_t sb_now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t sb_deadline(int64_t timeout_usec) {
+        uint64_t now = sb_now_usec();
+
+        if (timeout_usec < 0 || (uint64_t) timeout_usec >= USEC_INFINITY - now)
+                return USEC_INFINITY;
+        return now + (uint64_t) timeout_usec;
+}
+
+/* The connection is over: remember why (the first reason wins), drop what
+ * was still to be written. What was already read stays consumable. */
+void sb_fail(sigbroker *sb, int error) {
+        assert(error < 0);
+
+        if (sb->dead == 0) {
+                sb->dead = error;
+                /* On our side's errors, tell the daemon at once. */
+                if (error != -ECONNRESET)
+                        (void) shutdown(sb->fd, SHUT_RDWR);
+        }
+        sb->wlen = 0;
+        sb->ack_offset = SIZE_MAX;
+        sb->ack_written = 0;
+        sb->ack_pending = 0;
+}
+
+static int protocol_error(sigbroker *sb) {
+        sb_fail(sb, -EBADMSG);
+        return -EBADMSG;
+}
+
+bool sb_output_pending(const sigbroker *sb) {
+        return sb->dead == 0 && (sb->wlen > 0 || sb->ack_pending > 0);
+}
+
+uint64_t sb_async_outstanding(const sigbroker *sb) {
+        return sb->serial_next - sb->reply_next - (sb->sync_serial ? 1 : 0) - (sb->monitor_serial ? 1 : 0);
+}
+
+void sb_sync_reset(sigbroker *sb) {
+        free(sb->sync.text);
+        sb->sync = (SyncReply) {};
+}
+
+/* ---- output ---- */
+
+/* Put the pending acknowledgements into the packet: into its ACK frame if
+ * it has one, else as a new frame at the end (sb_append() kept room). */
+static void put_ack(sigbroker *sb) {
+        SbFrame f = { .type = SB_MSG_ACK };
+        size_t offset = sb->ack_offset == SIZE_MAX ? sb->wlen : sb->ack_offset;
+        ssize_t n;
+
+        if (sb->ack_pending == 0)
+                return;
+        f.ack.count = sb->ack_written + sb->ack_pending;
+        n = sb_frame_encode(&f, sb->wbuf + offset, SB_PACKET_MAX - offset);
+        assert(n == SB_ACK_FRAME_SIZE);
+        if (sb->ack_offset == SIZE_MAX) {
+                sb->ack_offset = offset;
+                sb->wlen += (size_t) n;
+        }
+        sb->ack_written = f.ack.count;
+        sb->ack_pending = 0;
+}
+
+int sb_append(sigbroker *sb, SbFrame *frame) {
+        size_t n = sb_frame_size(frame);
+        size_t reserve = sb->ack_offset == SIZE_MAX ? SB_ACK_FRAME_SIZE : 0;
+        ssize_t k;
+        int r;
+
+        if (sb->dead)
+                return sb->dead;
+        if (n > SB_PACKET_MAX - SB_ACK_FRAME_SIZE)
+                return -EMSGSIZE;
+        if (sb->wlen + n + reserve > SB_PACKET_MAX) {
+                r = sb_flush(sb);
+                if (r < 0)
+                        return r;
+        }
+        k = sb_frame_encode(frame, sb->wbuf + sb->wlen, SB_PACKET_MAX - sb->wlen);
+        if (k < 0)
+                return (int) k;
+        sb->wlen += (size_t) k;
+        return 0;
+}
+
+/* Try once to write the packet. Returns 1 if nothing is left to write, 0 if
+ * the socket is full, or a negative errno. */
+int sb_write(sigbroker *sb) {
+        ssize_t k;
+
+        if (sb->dead)
+                return sb->dead;
+        put_ack(sb);
+        if (sb->wlen == 0)
+                return 1;
+
+        k = send(sb->fd, sb->wbuf, sb->wlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                if (errno == EPIPE || errno == ECONNRESET) {
+                        /* The daemon is gone; what it sent before going
+                         * (deliveries, the ERROR saying why) is still to be
+                         * read, up to the end of file. */
+                        while (sb_read(sb) > 0)
+                                ;
+                        sb_fail(sb, -ECONNRESET);
+                        return -ECONNRESET;
+                }
+                sb_fail(sb, -errno);
+                return sb->dead;
+        }
+        /* A seqpacket send is all or nothing. */
+        assert((size_t) k == sb->wlen);
+        sb->wlen = 0;
+        sb->ack_offset = SIZE_MAX;
+        sb->ack_written = 0;
+        return 1;
+}
+
+/* Write everything pending, waiting for room as long as the daemon makes
+ * progress. */
+int sb_flush(sigbroker *sb) {
+        uint64_t deadline = sb_now_usec() + SB_REQUEST_TIMEOUT_USEC;
+        int r;
+
+        for (;;) {
+                r = sb_write(sb);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                while ((r = sb_read(sb)) > 0)
+                        deadline = sb_now_usec() + SB_REQUEST_TIMEOUT_USEC;
+                if (r < 0)
+                        return r;
+                r = sb_poll(sb, deadline);
+                if (r == 0) {
+                        sb_fail(sb, -ETIMEDOUT);
+                        return -ETIMEDOUT;
+                }
+                if (r < 0 && r != -EINTR)
+                        return r;
+        }
+}
+
+/* Wait until the socket is readable, or writable if output is pending (and
+ * then write it), or until deadline. Returns 1, 0 on timeout, or a
+ * negative errno (-EINTR included). */
+int sb_poll(sigbroker *sb, uint64_t deadline) {
+        struct pollfd p = { .fd = sb->fd, .events = POLLIN };
+        struct timespec ts, *tsp = NULL;
+        int r;
+
+        if (sb_output_pending(sb))
+                p.events |= POLLOUT;
+        if (deadline != USEC_INFINITY) {
+                uint64_t now = sb_now_usec(), left = deadline > now ? deadline - now : 0;
+
+                ts = (struct timespec) { .tv_sec = (time_t) (left / 1000000), .tv_nsec = (long) (left % 1000000) * 1000 };
+                tsp = &ts;
+        }
+        r = ppoll(&p, 1, tsp, NULL);
+        if (r < 0)
+                return -errno;
+        if (r == 0)
+                return 0;
+        if (p.revents & POLLNVAL)
+                return -EBADF;
+        if (p.revents & POLLOUT) {
+                r = sb_write(sb);
+                if (r < 0)
+                        return r;
+        }
+        return 1;
+}
+
+/* ---- input ---- */
+
+/* Answers come in request order: each must name the oldest request still
+ * waiting. last: this answer completes it (DATA may come in chunks). */
+static int take_answer(sigbroker *sb, uint64_t serial, bool last) {
+        if (serial != sb->reply_next || serial >= sb->serial_next)
+                return protocol_error(sb);
+        if (last)
+                sb->reply_next++;
+        return 0;
+}
+
+static int results_push(sigbroker *sb, const ResultRecord *rec) {
+        if (sb->n_results == sb->results_size) {
+                size_t size = sb->results_size ? sb->results_size * 2 : 64;
+                ResultRecord *n = malloc(size * sizeof(*n));
+
+                if (!n)
+                        return -ENOMEM;
+                for (size_t i = 0; i < sb->n_results; i++)
+                        n[i] = sb->results[(sb->results_head + i) % sb->results_size];
+                free(sb->results);
+                sb->results = n;
+                sb->results_head = 0;
+                sb->results_size = size;
+        }
+        sb->results[(sb->results_head + sb->n_results) % sb->results_size] = *rec;
+        sb->n_results++;
+        return 0;
+}
+
+static int on_async_result(sigbroker *sb, uint64_t serial, const SbResult *res) {
+        ResultRecord rec = {
+                .serial = serial,
+                .error = sb_errno_from_wire(res->error),
+                .result = { res->queued, res->merged, res->refused, res->denied },
+        };
+        sigbroker_batch_result *t = &sb->totals;
+
+        t->sends++;
+        if (rec.error == 0)
+                t->delivered++;
+        else {
+                t->failed++;
+                if (t->first_error == 0)
+                        t->first_error = rec.error;
+        }
+        t->queued += res->queued;
+        t->merged += res->merged;
+        t->refused += res->refused;
+        t->denied += res->denied;
+
+        if (sb->result_fn && results_push(sb, &rec) < 0) {
+                /* A result the caller asked for cannot be kept: better
+                 * to say so loudly than to lose it. */
+                sb_fail(sb, -ENOMEM);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int on_result(sigbroker *sb, const SbResult *res) {
+        int r = take_answer(sb, res->reply_serial, true);
+
+        if (r < 0)
+                return r;
+        if (res->reply_serial != sb->sync_serial)
+                return on_async_result(sb, res->reply_serial, res);
+        if (sb->sync.type != SB_MSG_RESULT)
+                return protocol_error(sb);
+        sb->sync.error = sb_errno_from_wire(res->error);
+        sb->sync.result = (sigbroker_send_result) { res->queued, res->merged, res->refused, res->denied };
+        sb->sync.done = true;
+        return 0;
+}
+
+static int on_reply(sigbroker *sb, const SbReply *reply) {
+        int r = take_answer(sb, reply->reply_serial, true);
+
+        if (r < 0)
+                return r;
+        if (reply->reply_serial != sb->sync_serial || sb->sync.type != SB_MSG_REPLY)
+                return protocol_error(sb);
+        sb->sync.error = sb_errno_from_wire(reply->error);
+        sb->sync.done = true;
+        return 0;
+}
+
+static int on_monitor_data(sigbroker *sb, const SbData *d, bool last) {
+        int r;
+
+        if (d->error != 0)
+                sb->monitor_stop = sb_errno_from_wire(d->error);
+        else if (d->data_len > 0 && sb->monitor_fn && sb->monitor_stop == 1) {
+                r = sb->monitor_fn(sb, d->data, d->data_len, sb->monitor_userdata);
+                if (r != 0)
+                        sb->monitor_stop = r < 0 ? r : 0;
+        }
+        if (last) {
+                /* The daemon ended the stream: the handle is free again. */
+                sb->monitor_serial = 0;
+                if (sb->monitor_stop == 1)
+                        sb->monitor_stop = 0;
+        }
+        return 0;
+}
+
+static int on_data(sigbroker *sb, const SbData *d) {
+        bool last = !(d->flags & SB_DATA_MORE);
+        SyncReply *s = &sb->sync;
+        int r = take_answer(sb, d->reply_serial, last);
+
+        if (r < 0)
+                return r;
+        if (d->reply_serial == sb->monitor_serial)
+                return on_monitor_data(sb, d, last);
+        if (d->reply_serial != sb->sync_serial || s->type != SB_MSG_DATA)
+                return protocol_error(sb);
+
+        if (d->error != 0 && s->error == 0)
+                s->error = sb_errno_from_wire(d->error);
+        if (s->text_len + d->data_len + 1 > s->text_size) {
+                size_t size = (s->text_len + d->data_len + 1) * 2;
+                char *n;
+
+                if (size > SB_QUERY_TEXT_MAX) {
+                        sb_fail(sb, -EFBIG);
+                        return -EFBIG;
+                }
+                n = realloc(s->text, size);
+                if (!n) {
+                        sb_fail(sb, -ENOMEM);
+                        return -ENOMEM;
+                }
+                s->text = n;
+                s->text_size = size;
+        }
+        if (d->data_len > 0)
+                memcpy(s->text + s->text_len, d->data, d->data_len);
+        s->text_len += d->data_len;
+        s->text[s->text_len] = '\0';
+        s->done = last;
+        return 0;
+}
+
+static int push_entry(sigbroker *sb, uint32_t signo, size_t payload_len, Entry **ret) {
+        Entry *e;
+
+        if (signo < 1 || signo > SB_SIGNO_MAX)
+                return protocol_error(sb);
+        e = queue_push(&sb->queue, payload_len);
+        if (!e) {
+                sb_fail(sb, -ENOMEM);
+                return -ENOMEM;
+        }
+        e->info.signo = (int) signo;
+        *ret = e;
+        return 0;
+}
+
+static int on_deliver(sigbroker *sb, const SbDeliver *d) {
+        Entry *e;
+        int r;
+
+        if (d->priority > SB_PRIORITY_MAX)
+                return protocol_error(sb);
+        r = push_entry(sb, d->signo, d->payload_len, &e);
+        if (r < 0)
+                return r;
+        e->info.priority = d->priority;
+        e->info.sender_pid = (pid_t) d->sender_pid;
+        e->info.sender_uid = (uid_t) d->sender_uid;
+        e->info.sender_gid = (gid_t) d->sender_gid;
+        e->info.sender_client_id = d->sender_client_id;
+        e->info.realtime_ns = d->realtime_ns;
+        e->info.monotonic_ns = d->monotonic_ns;
+        e->info.seq = d->seq;
+        e->info.merged = d->merged;
+        e->info.payload_len = d->payload_len;
+        if (d->payload_len > 0)
+                memcpy(e->data, d->payload, d->payload_len);
+        if (sb->blocked & SB_SIGMASK(d->signo))
+                sb_entry_credit(sb, e);
+        return 0;
+}
+
+static int on_gap(sigbroker *sb, const SbGap *g) {
+        Entry *e;
+        int r;
+
+        r = push_entry(sb, g->signo, 0, &e);
+        if (r < 0)
+                return r;
+        e->info.gap = true;
+        e->info.lost = g->lost;
+        e->info.seq = g->seq;
+        if (sb->blocked & SB_SIGMASK(g->signo))
+                sb_entry_credit(sb, e);
+        return 0;
+}
+
+static int on_welcome(sigbroker *sb, const SbWelcome *w) {
+        if (!sb->handshake || sb->sync.type != SB_MSG_WELCOME)
+                return protocol_error(sb);
+        sb->handshake = false;
+        sb->client_id = w->client_id;
+        sb->pid = w->pid;
+        sb->uid = w->uid;
+        sb->gid = w->gid;
+        sb->max_payload = w->max_payload;
+        sb->max_queue = w->max_queue;
+        sb->window = w->window;
+        sb->reply_next = sb->serial_next;       /* HELLO was all we sent */
+        sb->sync.done = true;
+        return 0;
+}
+
+static int on_error(sigbroker *sb, const SbError *e) {
+        free(sb->disconnect_text);
+        sb->disconnect_text = strndup(e->text ? e->text : "", e->text_len);
+        sb->disconnect_error = e->error > 0 ? e->error : EPROTO;
+        /* Nothing follows an ERROR but the end of the connection. */
+        sb_fail(sb, -ECONNRESET);
+        return -ECONNRESET;
+}
+
+static int process_frame(sigbroker *sb, const SbFrame *f) {
+        if (sb->handshake && f->type != SB_MSG_WELCOME && f->type != SB_MSG_ERROR)
+                return protocol_error(sb);
+
+        switch (f->type) {
+        case SB_MSG_WELCOME:
+                return on_welcome(sb, &f->welcome);
+        case SB_MSG_DELIVER:
+                return on_deliver(sb, &f->deliver);
+        case SB_MSG_GAP:
+                return on_gap(sb, &f->gap);
+        case SB_MSG_RESULT:
+                return on_result(sb, &f->result);
+        case SB_MSG_REPLY:
+                return on_reply(sb, &f->reply);
+        case SB_MSG_DATA:
+                return on_data(sb, &f->data);
+        case SB_MSG_ERROR:
+                return on_error(sb, &f->error);
+        default:
+                /* A request type: the daemon never sends those. */
+                return protocol_error(sb);
+        }
+}
+
+static int process_packet(sigbroker *sb, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                SbFrame f;
+                size_t used;
+                int r;
+
+                if (sb_frame_parse_untrusted(p, n, &f, &used) != SB_PARSE_OK)
+                        return protocol_error(sb);
+                r = process_frame(sb, &f);
+                if (r < 0)
+                        return r;
+                p += used;
+                n -= used;
+        }
+        return 0;
+}
+
+/* Read and process one packet, without waiting. Returns 1 if one was read
+ * (even if it ended the connection), 0 if none was there, or a negative
+ * errno once the connection is over. */
+int sb_read(sigbroker *sb) {
+        struct iovec iov = { .iov_base = sb->rbuf, .iov_len = SB_PACKET_MAX };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+        ssize_t k;
+
+        if (sb->dead)
+                return sb->dead;
+
+        k = recvmsg(sb->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                        return 0;
+                sb_fail(sb, errno == ECONNRESET ? -ECONNRESET : -errno);
+                return sb->dead;
+        }
+        if (k == 0) {
+                sb_fail(sb, -ECONNRESET);
+                return sb->dead;
+        }
+        if (mh.msg_flags & MSG_TRUNC)
+                return protocol_error(sb);
+        (void) process_packet(sb, sb->rbuf, (size_t) k);
+        return 1;
+}
+
+/* Send one request and wait for its answer (into sb->sync). */
+int sb_call(sigbroker *sb, SbFrame *frame) {
+        uint64_t deadline;
+        uint8_t expect;
+        int r;
+
+        if (sb->dead)
+                return sb->dead;
+        if (sb->monitor_serial)
+                return -EBUSY;
+
+        switch (frame->type) {
+        case SB_MSG_HELLO:
+                expect = SB_MSG_WELCOME;
+                break;
+        case SB_MSG_SEND:
+                expect = SB_MSG_RESULT;
+                break;
+        case SB_MSG_QUERY:
+                expect = SB_MSG_DATA;
+                break;
+        default:
+                expect = SB_MSG_REPLY;
+        }
+
+        frame->serial = sb->serial_next;
+        r = sb_append(sb, frame);
+        if (r < 0)
+                return r;
+        sb->serial_next++;
+        sb_sync_reset(sb);
+        sb->sync.type = expect;
+        sb->sync_serial = frame->serial;
+
+        r = sb_flush(sb);
+        deadline = sb_now_usec() + SB_REQUEST_TIMEOUT_USEC;
+        while (r >= 0 && !sb->sync.done) {
+                r = sb_read(sb);
+                if (r != 0)
+                        continue;
+                r = sb_poll(sb, deadline);
+                if (r == 0) {
+                        sb_fail(sb, -ETIMEDOUT);
+                        r = -ETIMEDOUT;
+                } else if (r == -EINTR)
+                        r = 0;
+        }
+        sb->sync_serial = 0;
+        return sb->sync.done ? 0 : (sb->dead ? sb->dead : r);
+}

@@ -1,0 +1,239 @@
+/*
+ * sigbrokerctl listen: subscribe, say "ready" once the daemon confirmed it,
+ * then print each signal as one line.
+ */
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "protocol.h"
+
+#define GROUPS_MAX 64
+
+typedef struct ListenArgs {
+        uint64_t count;         /* UINT64_MAX: no limit */
+        int64_t timeout_usec;   /* -1: none */
+        int64_t delay_usec;
+        unsigned window;
+        unsigned flags;
+        const char *groups[GROUPS_MAX];
+        size_t n_groups;
+        uint64_t mask;
+} ListenArgs;
+
+static void help(void) {
+        printf("Usage: sigbrokerctl [--json] listen [OPTIONS] SIGNAL...\n"
+               "\n"
+               "Subscribe to the SIGNALs (numbers 1..64 or names), print 'ready' on stderr\n"
+               "once the daemon has confirmed the subscription and the group joins, then\n"
+               "print each signal as it arrives, one line each.\n"
+               "\n"
+               "Options:\n"
+               "  -c, --count N      exit (status 0) after N signals (gap records not counted)\n"
+               "  -t, --timeout SEC  exit with status 1 if they have not come SEC seconds\n"
+               "                     after the delay; without --count, listen SEC seconds\n"
+               "  -g, --group NAME   join the named group NAME (repeatable)\n"
+               "  -w, --window N     flow-control window: deliveries in flight (default: daemon's)\n"
+               "  -d, --delay SEC    wait SEC seconds after subscribing before taking any signal\n"
+               "      --drop-oldest  when the queue is full, drop the oldest and report a gap\n"
+               "  -h, --help         show this help\n"
+               "\n"
+               "Lines: 'RTMIN+1 priority=0 from pid=123 uid=0 gid=0 seq=1 merged=0 payload=\"hi\"',\n"
+               "gaps: 'RTMIN+1 gap lost=3 seq=7'. With --json, one object per line.\n");
+}
+
+static int parse_args(int argc, char **argv, ListenArgs *a) {
+        enum { OPT_DROP_OLDEST = 0x100 };
+        static const struct option options[] = {
+                { "count", required_argument, NULL, 'c' },
+                { "timeout", required_argument, NULL, 't' },
+                { "group", required_argument, NULL, 'g' },
+                { "window", required_argument, NULL, 'w' },
+                { "delay", required_argument, NULL, 'd' },
+                { "drop-oldest", no_argument, NULL, OPT_DROP_OLDEST },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        uint64_t v;
+        int c;
+
+        *a = (ListenArgs) { .count = UINT64_MAX, .timeout_usec = -1 };
+        while ((c = getopt_long(argc, argv, "c:t:g:w:d:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        if (parse_u64(optarg, &a->count) < 0)
+                                return ctl_usage_error("listen", "--count needs a number");
+                        break;
+                case 't':
+                        if (parse_seconds(optarg, &a->timeout_usec) < 0)
+                                return ctl_usage_error("listen", "--timeout needs seconds");
+                        break;
+                case 'd':
+                        if (parse_seconds(optarg, &a->delay_usec) < 0)
+                                return ctl_usage_error("listen", "--delay needs seconds");
+                        break;
+                case 'w':
+                        if (parse_u64(optarg, &v) < 0 || v == 0 || v > UINT32_MAX)
+                                return ctl_usage_error("listen", "--window needs a number 1..%u", UINT32_MAX);
+                        a->window = (unsigned) v;
+                        break;
+                case 'g':
+                        if (!sb_group_name_is_valid(optarg, strlen(optarg)))
+                                return ctl_usage_error("listen", "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
+                                                       optarg, SB_GROUP_NAME_MAX);
+                        if (a->n_groups == GROUPS_MAX)
+                                return ctl_usage_error("listen", "more than %d groups", GROUPS_MAX);
+                        a->groups[a->n_groups++] = optarg;
+                        break;
+                case OPT_DROP_OLDEST:
+                        a->flags |= SIGBROKER_SUBSCRIBE_DROP_OLDEST;
+                        break;
+                case 'h':
+                        help();
+                        return -1;
+                default:
+                        return ctl_usage_error("listen", "bad option");
+                }
+        }
+        if (optind == argc)
+                return ctl_usage_error("listen", "no signal given");
+        for (int i = optind; i < argc; i++) {
+                int signo = sb_signal_from_string(argv[i]);
+
+                if (signo < 0)
+                        return ctl_usage_error("listen", "unknown signal '%s'", argv[i]);
+                if (signo == 0)
+                        return ctl_usage_error("listen", "signal 0 is a probe and is never delivered");
+                a->mask |= SIGBROKER_SIGMASK(signo);
+        }
+        return 0;
+}
+
+static void print_json(const sigbroker_info *i, const char *name) {
+        if (i->gap) {
+                printf("{\"gap\":true,\"signo\":%d,\"name\":", i->signo);
+                print_json_string(name, strlen(name));
+                printf(",\"lost\":%u,\"seq\":%" PRIu64 "}\n", i->lost, i->seq);
+                return;
+        }
+        printf("{\"signo\":%d,\"name\":", i->signo);
+        print_json_string(name, strlen(name));
+        printf(",\"priority\":%d,\"sender_pid\":%d,\"sender_uid\":%u,\"sender_gid\":%u,"
+               "\"sender_client_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"merged\":%u,\"realtime_ns\":%" PRIu64
+               ",\"payload_base64\":\"",
+               i->priority, (int) i->sender_pid, (unsigned) i->sender_uid, (unsigned) i->sender_gid,
+               i->sender_client_id, i->seq, i->merged, i->realtime_ns);
+        print_base64(i->payload, i->payload_len);
+        puts("\"}");
+}
+
+static void print_line(const sigbroker_info *i, const char *name) {
+        if (i->gap) {
+                printf("%s gap lost=%u seq=%" PRIu64 "\n", name, i->lost, i->seq);
+                return;
+        }
+        printf("%s priority=%d from pid=%d uid=%u gid=%u seq=%" PRIu64 " merged=%u payload=\"", name, i->priority,
+               (int) i->sender_pid, (unsigned) i->sender_uid, (unsigned) i->sender_gid, i->seq, i->merged);
+        print_escaped(i->payload, i->payload_len);
+        puts("\"");
+}
+
+static void sleep_usec(int64_t usec) {
+        struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000 };
+
+        while (nanosleep(&ts, &ts) < 0)
+                ;
+}
+
+static int subscribe(sigbroker *sb, const ListenArgs *a) {
+        int r;
+
+        for (size_t i = 0; i < a->n_groups; i++) {
+                r = sigbroker_join(sb, a->groups[i]);
+                if (r < 0) {
+                        if (r == -ECONNRESET || r == -ETIMEDOUT || r == -EBADMSG)
+                                return ctl_connection_lost(sb, r);
+                        ctl_error(r, "cannot join group %s: %s", a->groups[i],
+                                  r == -EPERM ? "not permitted" : strerror(-r));
+                        return CTL_EXIT_FAILURE;
+                }
+        }
+        r = sigbroker_subscribe(sb, a->mask, a->flags);
+        if (r < 0) {
+                if (r == -ECONNRESET || r == -ETIMEDOUT || r == -EBADMSG)
+                        return ctl_connection_lost(sb, r);
+                ctl_error(r, "cannot subscribe: %s", strerror(-r));
+                return CTL_EXIT_FAILURE;
+        }
+        return 0;
+}
+
+int ctl_listen(const Ctl *ctl, int argc, char **argv) {
+        _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
+        ListenArgs a;
+        uint64_t received = 0, deadline_ns = 0;
+        struct timespec now;
+        int r;
+
+        r = parse_args(argc, argv, &a);
+        if (r != 0)
+                return r < 0 ? CTL_EXIT_OK : r;
+
+        if (ctl_connect(ctl, a.window, &sb) < 0)
+                return CTL_EXIT_FAILURE;
+        r = subscribe(sb, &a);
+        if (r != 0)
+                return r;
+        fputs("ready\n", stderr);
+        fflush(stderr);
+
+        if (a.delay_usec > 0)
+                sleep_usec(a.delay_usec);
+        if (a.timeout_usec >= 0) {
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                deadline_ns = (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec +
+                              (uint64_t) a.timeout_usec * 1000;
+        }
+
+        while (received < a.count) {
+                sigbroker_info info;
+                int64_t timeout = -1;
+                char buf[16];
+                const char *name;
+
+                if (a.timeout_usec >= 0) {
+                        uint64_t t;
+
+                        clock_gettime(CLOCK_MONOTONIC, &now);
+                        t = (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec;
+                        timeout = t < deadline_ns ? (int64_t) ((deadline_ns - t) / 1000) : 0;
+                }
+                r = sigbroker_wait(sb, timeout, &info);
+                if (r == -EINTR)
+                        continue;
+                if (r == -EAGAIN) {
+                        if (a.count == UINT64_MAX)
+                                ctl_error(ETIMEDOUT, "timed out after %" PRIu64 " signals", received);
+                        else
+                                ctl_error(ETIMEDOUT, "timed out after %" PRIu64 " of %" PRIu64 " signals", received,
+                                          a.count);
+                        return CTL_EXIT_FAILURE;
+                }
+                if (r < 0)
+                        return ctl_connection_lost(sb, r);
+
+                name = sb_signal_to_string(info.signo, buf);
+                if (ctl->json)
+                        print_json(&info, name);
+                else
+                        print_line(&info, name);
+                if (!info.gap)
+                        received++;
+        }
+        return CTL_EXIT_OK;
+}
