@@ -261,6 +261,10 @@ static int disconnect(Broker *b, Peer *p, uint64_t serial, uint64_t id) {
 }
 
 int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
+        /* Answers can be large; a client that asks faster than it reads is
+         * told to come back, so its backlog stays bounded. */
+        if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX)
+                return send_error(p, serial, EBUSY);
         switch (q->kind) {
         case SB_QUERY_STATUS:
         case SB_QUERY_STATS:

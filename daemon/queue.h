@@ -39,8 +39,10 @@ typedef struct Pending {
 } Pending;
 
 /* What one Pending costs against the byte limits: its payload plus a fixed
- * share for the bookkeeping, so that empty payloads still count. */
-#define PENDING_OVERHEAD 64u
+ * share that covers, with malloc's own overhead, the Pending, its heap slot
+ * and a whole Signal (shared Signals are counted once per receiver, so the
+ * charge is never less than the memory used). */
+#define PENDING_OVERHEAD 192u
 static inline uint64_t pending_cost(const Signal *s) { return (uint64_t) s->payload_len + PENDING_OVERHEAD; }
 
 typedef struct Queue {
