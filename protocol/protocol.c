@@ -91,10 +91,12 @@ static void put_bytes(Writer *w, const void *data, size_t len) {
         w->p += len;
 }
 
-static uint32_t body_variable(const SbFrame *f) {
+/* 64-bit so that group_len + payload_len cannot wrap around to a small size
+ * that passes the buffer check while the copies write far past it. */
+static uint64_t body_variable(const SbFrame *f) {
         switch (f->type) {
         case SB_MSG_SEND:
-                return (uint32_t) f->send.group_len + f->send.payload_len;
+                return (uint64_t) f->send.group_len + f->send.payload_len;
         case SB_MSG_DELIVER:
                 return f->deliver.payload_len;
         case SB_MSG_JOIN:
@@ -109,10 +111,52 @@ static uint32_t body_variable(const SbFrame *f) {
         }
 }
 
-size_t sb_frame_size(const SbFrame *frame) {
+static uint64_t frame_size(const SbFrame *frame) {
         if (frame->type == SB_MSG_INVALID || frame->type >= _SB_MSG_MAX)
                 return 0;
-        return SB_HEADER_SIZE + (size_t) body_fixed[frame->type] + body_variable(frame);
+        return SB_HEADER_SIZE + (uint64_t) body_fixed[frame->type] + body_variable(frame);
+}
+
+size_t sb_frame_size(const SbFrame *frame) {
+        uint64_t n = frame_size(frame);
+
+        return n > SIZE_MAX ? SIZE_MAX : (size_t) n;
+}
+
+/* The decoder's rules seen from the encoder: a frame the decoder would refuse
+ * (or whose bytes the caller did not provide) is not written, so everything
+ * sb_frame_encode() produces parses again to the same frame. */
+static bool bytes_ok(const void *p, size_t len) {
+        return p || len == 0;
+}
+
+static bool frame_is_encodable(const SbFrame *f) {
+        switch (f->type) {
+        case SB_MSG_HELLO:
+                return f->hello.flags == 0;
+        case SB_MSG_SUBSCRIBE:
+                return (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL) == 0;
+        case SB_MSG_UNSUBSCRIBE:
+                return f->subscribe.flags == 0;
+        case SB_MSG_SEND:
+                return f->send.flags == 0 && f->send.group_len <= SB_GROUP_NAME_MAX &&
+                        bytes_ok(f->send.group, f->send.group_len) &&
+                        bytes_ok(f->send.payload, f->send.payload_len);
+        case SB_MSG_DELIVER:
+                return f->deliver.flags == 0 && bytes_ok(f->deliver.payload, f->deliver.payload_len);
+        case SB_MSG_JOIN:
+        case SB_MSG_LEAVE:
+                return f->name.len >= 1 && f->name.len <= SB_GROUP_NAME_MAX && f->name.name;
+        case SB_MSG_ERROR:
+                return f->error.text_len <= SB_ERROR_TEXT_MAX && bytes_ok(f->error.text, f->error.text_len);
+        case SB_MSG_QUERY:
+                return (f->query.flags & ~SB_QUERY_FLAGS_ALL) == 0;
+        case SB_MSG_DATA:
+                return (f->data.flags & ~SB_DATA_FLAGS_ALL) == 0 && f->data.data_len <= SB_DATA_MAX &&
+                        bytes_ok(f->data.data, f->data.data_len);
+        default:
+                return true;
+        }
 }
 
 static void encode_body(const SbFrame *f, Writer *w) {
@@ -222,10 +266,10 @@ static void encode_body(const SbFrame *f, Writer *w) {
 }
 
 ssize_t sb_frame_encode(const SbFrame *frame, void *buf, size_t size) {
-        size_t n = sb_frame_size(frame);
+        uint64_t n = frame_size(frame);
         Writer w = { .p = buf };
 
-        if (n == 0 || n - SB_HEADER_SIZE > SB_BODY_MAX)
+        if (n == 0 || n - SB_HEADER_SIZE > SB_BODY_MAX || !frame_is_encodable(frame))
                 return -EINVAL;
         if (n > size)
                 return -ENOBUFS;
@@ -290,7 +334,7 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->subscribe.mask = get64(r);
                 f->subscribe.flags = get32(r);
                 get_zero32(r);
-                if (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL)
+                if (f->subscribe.flags & ~(f->type == SB_MSG_SUBSCRIBE ? SB_SUBSCRIBE_FLAGS_ALL : 0))
                         r->bad = true;
                 break;
         case SB_MSG_SEND:
@@ -326,6 +370,8 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->deliver.priority = get8(r);
                 f->deliver.flags = get8(r);
                 get_zero16(r);
+                if (f->deliver.flags != 0)
+                        r->bad = true;
                 f->deliver.sender_pid = get32(r);
                 f->deliver.sender_uid = get32(r);
                 f->deliver.sender_gid = get32(r);
@@ -391,12 +437,14 @@ static void decode_body(Reader *r, SbFrame *f) {
 }
 
 int sb_frame_parse_untrusted(const void *buf, size_t size, SbFrame *ret_frame, size_t *ret_size) {
-        Reader r = { .p = buf, .end = (const uint8_t *) buf + size };
+        Reader r;
         SbFrame f = {};
         uint32_t length;
 
+        /* Checked before the cursor is set up: buf may be NULL when size is 0. */
         if (size < SB_HEADER_SIZE)
                 return SB_PARSE_E_SHORT_HEADER;
+        r = (Reader) { .p = buf, .end = (const uint8_t *) buf + size };
         if (get8(&r) != SB_PROTOCOL_VERSION)
                 return SB_PARSE_E_VERSION;
         f.type = get8(&r);
