@@ -135,9 +135,8 @@ static bool frame_is_encodable(const SbFrame *f) {
         case SB_MSG_HELLO:
                 return f->hello.flags == 0;
         case SB_MSG_SUBSCRIBE:
-                return (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL) == 0;
         case SB_MSG_UNSUBSCRIBE:
-                return f->subscribe.flags == 0;
+                return (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL) == 0;
         case SB_MSG_SEND:
                 return f->send.flags == 0 && f->send.group_len <= SB_GROUP_NAME_MAX &&
                         bytes_ok(f->send.group, f->send.group_len) &&
@@ -334,7 +333,7 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->subscribe.mask = get64(r);
                 f->subscribe.flags = get32(r);
                 get_zero32(r);
-                if (f->subscribe.flags & ~(f->type == SB_MSG_SUBSCRIBE ? SB_SUBSCRIBE_FLAGS_ALL : 0))
+                if (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL)
                         r->bad = true;
                 break;
         case SB_MSG_SEND:

@@ -1,0 +1,83 @@
+#!/bin/sh
+# Build the libFuzzer targets with clang and fuzz each one for SECONDS
+# (default 600) over its committed corpus:
+#
+#   tests/fuzz/run.sh [SECONDS]
+#
+# which comes down to
+#
+#   CC=clang meson setup -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+#       -Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all' $BUILDDIR
+#   ninja -C $BUILDDIR
+#   $BUILDDIR/tests/fuzz/fuzz-NAME -max_total_time=SECONDS \
+#       $BUILDDIR/fuzz-corpus/NAME tests/fuzz/corpus/NAME
+#
+# for every fuzz-NAME target built (see tests/fuzz/meson.build), one after
+# the other, printing the executions each reached.
+#
+# Environment:
+#   BUILDDIR       build directory (default: build-fuzz in the source tree)
+#   FUZZ_TARGETS   names to run, e.g. "frame config" (default: all built)
+#   FUZZ_ARGS      more libFuzzer options, e.g. "-jobs=2 -workers=2"
+#
+# The committed corpus is only read. New inputs go to $BUILDDIR/fuzz-corpus/NAME
+# and crashes to $BUILDDIR/fuzz-artifacts/NAME-crash-*; replay one with
+# $BUILDDIR/tests/fuzz/fuzz-NAME FILE, fix the bug, then commit the input as
+# tests/fuzz/corpus/NAME/crash-WHAT. Exits non-zero if any target found
+# something.
+
+set -eu
+
+seconds=${1:-600}
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+builddir=${BUILDDIR:-$srcdir/build-fuzz}
+
+case $seconds in
+        ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+esac
+
+if [ ! -f "$builddir/build.ninja" ]; then
+        CC=clang meson setup "$builddir" "$srcdir" \
+                -Dfuzz=true \
+                -Db_sanitize=address,undefined \
+                -Db_lundef=false \
+                -Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all'
+fi
+ninja -C "$builddir"
+
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+        FUZZ_TARGETS=$(cd "$builddir/tests/fuzz" && for f in fuzz-*; do
+                case $f in *-replay|*.p) continue ;; esac
+                [ -x "$f" ] && [ -f "$f" ] && echo "${f#fuzz-}"
+        done)
+fi
+if [ -z "$FUZZ_TARGETS" ]; then
+        echo "no fuzz targets in $builddir/tests/fuzz" >&2
+        exit 1
+fi
+
+failed=0
+for name in $FUZZ_TARGETS; do
+        fuzzer=$builddir/tests/fuzz/fuzz-$name
+        corpus=$srcdir/tests/fuzz/corpus/$name
+        work=$builddir/fuzz-corpus/$name
+        log=$builddir/fuzz-$name.log
+        dict=$srcdir/tests/fuzz/$name.dict
+
+        mkdir -p "$work" "$builddir/fuzz-artifacts"
+        set -- -max_total_time="$seconds" -print_final_stats=1 \
+                -artifact_prefix="$builddir/fuzz-artifacts/$name-"
+        [ -f "$dict" ] && set -- "$@" -dict="$dict"
+        echo "fuzzing $name for ${seconds}s (log: $log)"
+        # shellcheck disable=SC2086 # FUZZ_ARGS is a list of options
+        if "$fuzzer" "$@" ${FUZZ_ARGS:-} "$work" "$corpus" >"$log" 2>&1; then
+                status=ok
+        else
+                status="FAILED, see $log and $builddir/fuzz-artifacts/"
+                failed=1
+        fi
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+        cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
+        echo "$name: ${execs:-?} executions, $cov, $status"
+done
+exit $failed
