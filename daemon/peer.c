@@ -258,7 +258,8 @@ static size_t take_control(Peer *p, uint8_t *buf, size_t size) {
                         break;
                 at += SB_HEADER_SIZE + body;
         }
-        memcpy(buf, p->out + p->out_head, at - p->out_head);
+        if (at > p->out_head)
+                memcpy(buf, p->out + p->out_head, at - p->out_head);
         return at - p->out_head;
 }
 
