@@ -343,60 +343,65 @@ static int on_data(sigbroker *sb, const SbData *d) {
         return 0;
 }
 
-static int push_entry(sigbroker *sb, uint32_t signo, size_t payload_len, Entry **ret) {
-        Entry *e;
+bool sb_deliver_is_valid(const SbDeliver *d) {
+        return d->signo >= 1 && d->signo <= SB_SIGNO_MAX && d->priority <= SB_PRIORITY_MAX;
+}
 
-        if (signo < 1 || signo > SB_SIGNO_MAX)
-                return protocol_error(sb);
-        e = queue_push(&sb->queue, payload_len);
+void sb_info_from_deliver(const SbDeliver *d, sigbroker_info *ret) {
+        *ret = (sigbroker_info) {
+                .signo = (int) d->signo,
+                .priority = d->priority,
+                .sender_pid = (pid_t) d->sender_pid,
+                .sender_uid = (uid_t) d->sender_uid,
+                .sender_gid = (gid_t) d->sender_gid,
+                .sender_client_id = d->sender_client_id,
+                .realtime_ns = d->realtime_ns,
+                .monotonic_ns = d->monotonic_ns,
+                .seq = d->seq,
+                .merged = d->merged,
+                .payload = d->payload,
+                .payload_len = d->payload_len,
+        };
+}
+
+void sb_info_from_gap(const SbGap *g, sigbroker_info *ret) {
+        *ret = (sigbroker_info) { .signo = (int) g->signo, .gap = true, .lost = g->lost, .seq = g->seq };
+}
+
+/* Deliveries and gaps that are not consumed straight from the packet (read
+ * while something else was awaited, or blocked) are copied into the queue. */
+static int queue_info(sigbroker *sb, const sigbroker_info *info) {
+        Entry *e = queue_push(&sb->queue, info->payload_len);
+
         if (!e) {
                 sb_fail(sb, -ENOMEM);
                 return -ENOMEM;
         }
-        e->info.signo = (int) signo;
-        *ret = e;
+        e->info = *info;
+        e->info.payload = e->data;
+        if (info->payload_len > 0)
+                memcpy(e->data, info->payload, info->payload_len);
+        if (sb->blocked & SB_SIGMASK(info->signo))
+                sb_entry_credit(sb, e);
         return 0;
 }
 
 static int on_deliver(sigbroker *sb, const SbDeliver *d) {
-        Entry *e;
-        int r;
+        sigbroker_info info;
 
-        if (d->priority > SB_PRIORITY_MAX)
+        if (!sb_deliver_is_valid(d))
                 return protocol_error(sb);
-        r = push_entry(sb, d->signo, d->payload_len, &e);
-        if (r < 0)
-                return r;
-        e->info.priority = d->priority;
-        e->info.sender_pid = (pid_t) d->sender_pid;
-        e->info.sender_uid = (uid_t) d->sender_uid;
-        e->info.sender_gid = (gid_t) d->sender_gid;
-        e->info.sender_client_id = d->sender_client_id;
-        e->info.realtime_ns = d->realtime_ns;
-        e->info.monotonic_ns = d->monotonic_ns;
-        e->info.seq = d->seq;
-        e->info.merged = d->merged;
-        e->info.payload_len = d->payload_len;
-        if (d->payload_len > 0)
-                memcpy(e->data, d->payload, d->payload_len);
-        if (sb->blocked & SB_SIGMASK(d->signo))
-                sb_entry_credit(sb, e);
-        return 0;
+        sb_info_from_deliver(d, &info);
+        return queue_info(sb, &info);
 }
 
 static int on_gap(sigbroker *sb, const SbGap *g) {
-        Entry *e;
-        int r;
+        sigbroker_info info;
 
-        r = push_entry(sb, g->signo, 0, &e);
-        if (r < 0)
-                return r;
-        e->info.gap = true;
-        e->info.lost = g->lost;
-        e->info.seq = g->seq;
-        if (sb->blocked & SB_SIGMASK(g->signo))
-                sb_entry_credit(sb, e);
-        return 0;
+        if (g->signo < 1 || g->signo > SB_SIGNO_MAX)
+                return protocol_error(sb);
+        sb_info_from_gap(g, &info);
+        return queue_info(sb, &info);
 }
 
 static int on_welcome(sigbroker *sb, const SbWelcome *w) {
@@ -424,7 +429,7 @@ static int on_error(sigbroker *sb, const SbError *e) {
         return -ECONNRESET;
 }
 
-static int process_frame(sigbroker *sb, const SbFrame *f) {
+int sb_process_frame(sigbroker *sb, const SbFrame *f) {
         if (sb->handshake && f->type != SB_MSG_WELCOME && f->type != SB_MSG_ERROR)
                 return protocol_error(sb);
 
@@ -449,31 +454,40 @@ static int process_frame(sigbroker *sb, const SbFrame *f) {
         }
 }
 
-static int process_packet(sigbroker *sb, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                SbFrame f;
-                size_t used;
-                int r;
+/* The next frame of the packet in rbuf. Returns 1 with *ret filled (its
+ * pointers into rbuf), 0 at the end of the packet, or a negative errno. */
+int sb_next_frame(sigbroker *sb, SbFrame *ret) {
+        size_t used;
 
-                if (sb_frame_parse_untrusted(p, n, &f, &used) != SB_PARSE_OK)
-                        return protocol_error(sb);
-                r = process_frame(sb, &f);
-                if (r < 0)
-                        return r;
-                p += used;
-                n -= used;
+        if (sb->dead || sb->rpos >= sb->rlen) {
+                sb->rpos = sb->rlen;
+                return 0;
         }
-        return 0;
+        if (sb_frame_parse_untrusted(sb->rbuf + sb->rpos, sb->rlen - sb->rpos, ret, &used) != SB_PARSE_OK) {
+                sb->rpos = sb->rlen;
+                return protocol_error(sb);
+        }
+        sb->rpos += used;
+        return 1;
 }
 
-/* Read and process one packet, without waiting. Returns 1 if one was read
- * (even if it ended the connection), 0 if none was there, or a negative
- * errno once the connection is over. */
-int sb_read(sigbroker *sb) {
+/* Process what is left of the packet in rbuf. */
+static void process_rest(sigbroker *sb) {
+        SbFrame f;
+
+        while (sb_next_frame(sb, &f) > 0)
+                (void) sb_process_frame(sb, &f);
+}
+
+/* Receive one packet into rbuf, whose frames must all have been taken,
+ * without waiting. Returns 1, 0 if none was there, or a negative errno once
+ * the connection is over. */
+int sb_receive(sigbroker *sb) {
         struct iovec iov = { .iov_base = sb->rbuf, .iov_len = SB_PACKET_MAX };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t k;
 
+        assert(sb->rpos == sb->rlen);
         if (sb->dead)
                 return sb->dead;
 
@@ -490,8 +504,23 @@ int sb_read(sigbroker *sb) {
         }
         if (mh.msg_flags & MSG_TRUNC)
                 return protocol_error(sb);
-        (void) process_packet(sb, sb->rbuf, (size_t) k);
+        sb->rpos = 0;
+        sb->rlen = (size_t) k;
         return 1;
+}
+
+/* Process the rest of the current packet, then read and process one more,
+ * without waiting. Returns 1 if one was read (even if it ended the
+ * connection), 0 if none was there, or a negative errno once the
+ * connection is over. */
+int sb_read(sigbroker *sb) {
+        int r;
+
+        process_rest(sb);
+        r = sb_receive(sb);
+        if (r > 0)
+                process_rest(sb);
+        return r;
 }
 
 /* Send one request and wait for its answer (into sb->sync). */

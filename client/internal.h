@@ -64,6 +64,7 @@ typedef struct Queue {
         uint64_t generation;    /* bumped on every removal, see sigbroker_dispatch() */
         Entry *cache;           /* freed small entries, for reuse */
         size_t n_cache;
+        size_t n_peak;          /* the most entries queued at once */
 } Queue;
 
 typedef struct Handler {
@@ -123,7 +124,9 @@ struct sigbroker {
         uint32_t ack_written;   /* the count in that frame */
         uint32_t ack_pending;   /* consumed deliveries not yet in an ACK */
 
+        /* Input: the last packet read; its frames before rpos are taken. */
         uint8_t *rbuf;          /* SB_PACKET_MAX */
+        size_t rpos, rlen;
 
         Queue queue;
         Entry *current;         /* handed out by sigbroker_wait(), freed at the next */
@@ -145,6 +148,12 @@ int sb_append(sigbroker *sb, SbFrame *frame);
 int sb_write(sigbroker *sb);
 int sb_flush(sigbroker *sb);
 int sb_read(sigbroker *sb);
+int sb_receive(sigbroker *sb);
+int sb_next_frame(sigbroker *sb, SbFrame *ret);
+int sb_process_frame(sigbroker *sb, const SbFrame *f);
+bool sb_deliver_is_valid(const SbDeliver *d);
+void sb_info_from_deliver(const SbDeliver *d, sigbroker_info *ret);
+void sb_info_from_gap(const SbGap *g, sigbroker_info *ret);
 int sb_poll(sigbroker *sb, uint64_t deadline);
 int sb_call(sigbroker *sb, SbFrame *frame);
 bool sb_output_pending(const sigbroker *sb);

@@ -2,8 +2,10 @@
  * The local queue: deliveries and gap records read from the socket but not
  * yet consumed, in the order the daemon sent them. Entries are taken from
  * anywhere in it (a blocked or handler-less signal stays while later ones
- * go), hence a list. Small entries are recycled: a busy receiver then
- * allocates nothing per signal.
+ * go), hence a list. Small entries are recycled, as many as the queue ever
+ * held at once (which the window bounds): a busy receiver then allocates
+ * nothing per signal, and the heap does not grow and shrink with each
+ * packet.
  */
 
 #include <string.h>
@@ -11,7 +13,7 @@
 #include "internal.h"
 
 #define ENTRY_SMALL 256         /* payload bytes every entry can hold */
-#define CACHE_MAX 256           /* small entries kept for reuse */
+#define CACHE_MAX 4096          /* small entries kept for reuse, at most */
 
 Entry *queue_push(Queue *q, size_t payload_len) {
         Entry *e;
@@ -40,6 +42,8 @@ Entry *queue_push(Queue *q, size_t payload_len) {
         q->tail = e;
         q->n++;
         q->n_unacked++;
+        if (q->n > q->n_peak)
+                q->n_peak = q->n;
         return e;
 }
 
@@ -65,7 +69,7 @@ void queue_unlink(Queue *q, Entry *e) {
 void queue_release(Queue *q, Entry *e) {
         if (!e)
                 return;
-        if (e->capacity == ENTRY_SMALL && q->n_cache < CACHE_MAX) {
+        if (e->capacity == ENTRY_SMALL && q->n_cache < q->n_peak && q->n_cache < CACHE_MAX) {
                 e->next = q->cache;
                 q->cache = e;
                 q->n_cache++;

@@ -9,6 +9,11 @@
  * signals never use up the window. Credits are sent in one ACK when half
  * the window is owed, when no delivery is left locally whose credit is
  * still out, before waiting for input, and at the end of each dispatch.
+ *
+ * sigbroker_wait() takes deliveries straight from the packet just read,
+ * without a copy. Deliveries read while something else was being read for
+ * (a request's answer, a dispatch) or held back because blocked are copied
+ * into the queue; the queue always holds older ones than the packet.
  */
 
 #include <poll.h>
@@ -29,7 +34,7 @@ void sb_ack_maybe(sigbroker *sb) {
 
         if (sb->ack_pending == 0)
                 return;
-        if (sb->ack_pending >= threshold || sb->queue.n_unacked == 0)
+        if (sb->ack_pending >= threshold || (sb->queue.n_unacked == 0 && sb->rpos == sb->rlen))
                 (void) sb_write(sb);
 }
 
@@ -48,6 +53,31 @@ static void release_current(sigbroker *sb) {
         queue_release(&sb->queue, TAKE_PTR(sb->current));
 }
 
+/* The fast path of sigbroker_wait(): the next delivery of the packet just
+ * read, consumed in place (the payload stays in the packet buffer until the
+ * next call), no copy. Other frames are processed on the way; blocked
+ * deliveries go to the queue. Returns the signo, or 0 when the packet is
+ * used up. */
+static int take_from_packet(sigbroker *sb, sigbroker_info *ret_info) {
+        SbFrame f;
+
+        while (sb_next_frame(sb, &f) > 0) {
+                if (f.type == SB_MSG_DELIVER && sb_deliver_is_valid(&f.deliver) &&
+                    !is_blocked(sb, (int) f.deliver.signo))
+                        sb_info_from_deliver(&f.deliver, ret_info);
+                else if (f.type == SB_MSG_GAP && f.gap.signo >= 1 && f.gap.signo <= SB_SIGNO_MAX &&
+                         !is_blocked(sb, (int) f.gap.signo))
+                        sb_info_from_gap(&f.gap, ret_info);
+                else {
+                        (void) sb_process_frame(sb, &f);
+                        continue;
+                }
+                sb->ack_pending++;
+                return ret_info->signo;
+        }
+        return 0;
+}
+
 _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info) {
         uint64_t deadline;
         Entry *e;
@@ -61,6 +91,7 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
         release_current(sb);
         deadline = sb_deadline(timeout_usec);
         for (;;) {
+                /* What the queue holds came before anything in the packet. */
                 e = first_unblocked(sb);
                 if (e) {
                         sb_entry_credit(sb, e);
@@ -70,8 +101,13 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                         *ret_info = e->info;
                         return e->info.signo;
                 }
+                r = take_from_packet(sb, ret_info);
+                if (r > 0) {
+                        sb_ack_maybe(sb);
+                        return r;
+                }
 
-                r = sb_read(sb);
+                r = sb_receive(sb);
                 if (r > 0)
                         continue;
                 if (r < 0)
@@ -190,7 +226,7 @@ _public_ int sigbroker_get_fd(sigbroker *sb) {
 _public_ int sigbroker_get_events(sigbroker *sb) {
         assert_return(sb, -EINVAL);
 
-        if (sb_output_pending(sb) || (sb->result_fn && sb->n_results > 0))
+        if (sb_output_pending(sb) || (sb->result_fn && sb->n_results > 0) || sb->rpos < sb->rlen)
                 return POLLIN | POLLOUT;
         /* Work already read (while a request waited for its answer, say)
          * will not make the socket readable: ask for POLLOUT, which a

@@ -92,30 +92,37 @@ _public_ int sigbroker_flush(sigbroker *sb) {
         return sb_flush(sb);
 }
 
-_public_ int sigbroker_collect_results(sigbroker *sb, int64_t timeout_usec, sigbroker_batch_result *ret_totals) {
+_public_ int sigbroker_collect_results(sigbroker *sb, uint64_t max_outstanding, int64_t timeout_usec,
+                                      sigbroker_batch_result *ret_totals) {
         uint64_t deadline, left;
-        int r;
+        int r = 0;
 
         assert_return(sb, -EINVAL);
         if (sb->monitor_serial)
                 return -EBUSY;
 
-        r = sb_flush(sb);
+        if (sb_async_outstanding(sb) <= max_outstanding) {
+                /* Within bounds: take what has come, and leave the packet
+                 * being built to grow. */
+                for (int i = 0; i < SB_DISPATCH_READ_MAX && sb_async_outstanding(sb) > 0; i++) {
+                        r = sb_read(sb);
+                        if (r <= 0)
+                                break;
+                }
+        } else {
+                r = sb_flush(sb);
+                deadline = sb_deadline(timeout_usec);
+                while (r >= 0 && sb_async_outstanding(sb) > max_outstanding) {
+                        r = sb_read(sb);
+                        if (r != 0)
+                                continue;
+                        r = sb_poll(sb, deadline);
+                        if (r == 0)
+                                break;
+                }
+        }
         if (r < 0)
                 return r;
-        deadline = sb_deadline(timeout_usec);
-        while (sb_async_outstanding(sb) > 0) {
-                r = sb_read(sb);
-                if (r > 0)
-                        continue;
-                if (r < 0)
-                        return r;
-                r = sb_poll(sb, deadline);
-                if (r == 0)
-                        break;
-                if (r < 0)
-                        return r;
-        }
 
         (void) sb_reap_results(sb);
         if (ret_totals)

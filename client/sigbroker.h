@@ -169,10 +169,13 @@ int sigbroker_send_async(sigbroker *sb, const sigbroker_target *target, int sign
                          const void *payload, size_t len, uint64_t *ret_serial);
 int sigbroker_flush(sigbroker *sb);
 int sigbroker_set_result_handler(sigbroker *sb, sigbroker_result_handler_t fn, void *userdata);
-/* Waits up to timeout_usec for the results of every async send so far;
- * returns how many are still outstanding (0: all in). ret_totals (may be
- * NULL) gets the sums since the previous call. */
-int sigbroker_collect_results(sigbroker *sb, int64_t timeout_usec, sigbroker_batch_result *ret_totals);
+/* Writes what is pending, then waits up to timeout_usec until at most
+ * max_outstanding async sends are still unanswered (0: all answered), runs
+ * the result handler, and returns how many are unanswered. ret_totals (may
+ * be NULL) gets the sums since the previous call. A sender keeps its
+ * pipeline bounded by calling it with max_outstanding > 0 now and then. */
+int sigbroker_collect_results(sigbroker *sb, uint64_t max_outstanding, int64_t timeout_usec,
+                              sigbroker_batch_result *ret_totals);
 
 /* Administration and introspection: the daemon's answer as text (JSON, or
  * OpenMetrics), malloc()ed and NUL-terminated. *ret_text is also set when
