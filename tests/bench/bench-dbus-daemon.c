@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A private dbus-daemon for the "dbus-daemon" backend: a minimal session
+ * config in the run's temp dir with the stock session bus limits (so 10,000
+ * clients and deep queues are allowed) and no service activation, started
+ * with --nofork and --print-address, killed and cleaned up at the end.
+ */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define DBUS_START_TIMEOUT_NS (10 * NSEC_PER_SEC)
+
+static const char dbus_config[] =
+        "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+        " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+        "<busconfig>\n"
+        "  <type>session</type>\n"
+        "  <listen>unix:path=%s</listen>\n"
+        "  <auth>EXTERNAL</auth>\n"
+        "  <policy context=\"default\">\n"
+        "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+        "    <allow eavesdrop=\"true\"/>\n"
+        "    <allow own=\"*\"/>\n"
+        "  </policy>\n"
+        "  <limit name=\"max_incoming_bytes\">1000000000</limit>\n"
+        "  <limit name=\"max_outgoing_bytes\">1000000000</limit>\n"
+        "  <limit name=\"max_message_size\">1000000000</limit>\n"
+        "  <limit name=\"max_completed_connections\">100000</limit>\n"
+        "  <limit name=\"max_incomplete_connections\">10000</limit>\n"
+        "  <limit name=\"max_connections_per_user\">100000</limit>\n"
+        "  <limit name=\"max_match_rules_per_connection\">50000</limit>\n"
+        "  <limit name=\"auth_timeout\">240000</limit>\n"
+        "</busconfig>\n";
+
+static int dbus_write_config(struct bench_dbus_daemon *d, const struct bench_config *cfg) {
+        FILE *f;
+        int r;
+
+        r = bench_path_join(d->sock, sizeof(d->sock), cfg->tmpdir, "dbus.sock");
+        if (r >= 0)
+                r = bench_path_join(d->conf, sizeof(d->conf), cfg->tmpdir, "dbus.conf");
+        if (r >= 0)
+                r = bench_path_join(d->log, sizeof(d->log), cfg->tmpdir, "dbus.log");
+        if (r < 0)
+                return r;
+        f = fopen(d->conf, "we");
+        if (!f)
+                return -errno;
+        bench_guard_add_path(d->conf);
+        bench_guard_add_path(d->sock);
+        fprintf(f, dbus_config, d->sock);
+        return fclose(f) == 0 ? 0 : -errno;
+}
+
+/* Reads the address dbus-daemon prints on fd 3 once it listens. */
+static int dbus_read_address(struct bench_dbus_daemon *d, int fd) {
+        uint64_t deadline = bench_now_ns() + DBUS_START_TIMEOUT_NS;
+        size_t len = 0;
+
+        while (len < sizeof(d->address) - 1) {
+                int r = bench_wait_readable(fd, deadline);
+                ssize_t k;
+
+                if (r <= 0)
+                        return r < 0 ? r : -ETIMEDOUT;
+                k = read(fd, d->address + len, sizeof(d->address) - 1 - len);
+                if (k <= 0)
+                        return k < 0 ? -errno : -EPIPE;
+                len += (size_t) k;
+                d->address[len] = 0;
+                if (strchr(d->address, '\n')) {
+                        *strchr(d->address, '\n') = 0;
+                        return 0;
+                }
+        }
+        return -E2BIG;
+}
+
+void *bench_dbus_daemon_stop(struct bench_dbus_daemon *d) {
+        if (!d)
+                return NULL;
+        bench_proc_reap(d->pid);
+        if (d->sock[0])
+                bench_guard_remove_path(d->sock);
+        if (d->conf[0])
+                bench_guard_remove_path(d->conf);
+        if (d->log[0])
+                bench_guard_remove_path(d->log);
+        free(d);
+        return NULL;
+}
+
+static void dbus_show_log(const struct bench_dbus_daemon *d) {
+        char buf[1024];
+        FILE *f = fopen(d->log, "re");
+        size_t k;
+
+        if (!f)
+                return;
+        k = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[k] = 0;
+        fclose(f);
+        fprintf(stderr, "dbus-daemon said: %s\n", buf);
+}
+
+static int dbus_spawn(struct bench_dbus_daemon *d) {
+        _cleanup_close_ int log_fd = -1, rfd = -1, wfd = -1;
+        char conf_arg[128];
+        int fds[2], r;
+
+        /* Its stderr goes to a file: dbus-daemon complains that it cannot
+         * raise RLIMIT_NOFILE to 65536, which is harmless here. */
+        log_fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+                return -errno;
+        bench_guard_add_path(d->log);
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        rfd = fds[0];
+        wfd = fds[1];
+        snprintf(conf_arg, sizeof(conf_arg), "--config-file=%s", d->conf);
+        r = bench_spawn_exec("dbus-daemon",
+                             (char *[]) { (char *) "dbus-daemon", conf_arg, (char *) "--nofork",
+                                          (char *) "--print-address=3", NULL },
+                             wfd, log_fd, &d->pid);
+        if (r < 0)
+                return r;
+        close(TAKE_FD(wfd));
+        return dbus_read_address(d, rfd);
+}
+
+int bench_dbus_daemon_start(const struct bench_config *cfg, struct bench_dbus_daemon **ret) {
+        struct bench_dbus_daemon *d;
+        int r;
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        r = dbus_write_config(d, cfg);
+        if (r >= 0)
+                r = dbus_spawn(d);
+        if (r < 0) {
+                dbus_show_log(d);
+                bench_dbus_daemon_stop(d);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}

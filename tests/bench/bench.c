@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sigbroker-bench: every system in bench_backends[] measured in one run,
+ * same counts, same machine, printed side by side with ratios.
+ *
+ *   sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json]
+ *
+ * Each (measure, backend) pair gets a fresh system (setup, measure,
+ * teardown) under an alarm; children are killed and reaped, temp sockets
+ * removed, whatever happens.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "bench.h"
+
+#define GUARD_SECONDS 150              /* one measure of one backend */
+#define RSS_FD_RESERVE 64              /* fds kept free beside K clients */
+
+static const struct bench_backend *const bench_backends[] = {
+        &bench_backend_relay,
+        &bench_backend_relay_mmsg,
+        &bench_backend_dbus,
+        &bench_backend_kernel,
+        &bench_backend_sigbroker,
+};
+
+static const char *const measure_names[_BENCH_MEASURE_MAX] = {
+        [BENCH_MEASURE_LATENCY] = "latency",
+        [BENCH_MEASURE_THROUGHPUT] = "throughput",
+        [BENCH_MEASURE_FANOUT_10] = "fanout-10",
+        [BENCH_MEASURE_FANOUT_100] = "fanout-100",
+        [BENCH_MEASURE_FANOUT_1000] = "fanout-1000",
+        [BENCH_MEASURE_IDLE_RSS] = "idle-rss",
+};
+
+static void config_defaults(struct bench_config *cfg, bool quick) {
+        *cfg = (struct bench_config) {
+                .quick = quick,
+                .lat_count = quick ? 2000 : 20000,
+                .lat_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
+                .tput_count = quick ? 100000 : 4000000,
+                .fanout_deliveries = quick ? 100000 : 8000000,
+                .fanout_n = { 10, 100, 1000 },
+                .send_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
+                .grace_ns = quick ? 2 * NSEC_PER_SEC : 3 * NSEC_PER_SEC,
+                .ready_timeout_ns = 60 * NSEC_PER_SEC,
+                .rss_clients = quick ? 1000 : 10000,
+        };
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--verbose]\n"
+                   "  --quick           small counts, a smoke run (< 20 s)\n"
+                   "  --only MEASURE    latency, throughput, fanout-10, fanout-100, fanout-1000,\n"
+                   "                    idle-rss; a prefix selects several (fanout)\n"
+                   "  --backend NAME    relay, relay-mmsg, dbus-daemon, kernel, sigbroker\n"
+                   "  --json            one JSON object instead of the table\n"
+                   "  --verbose         phase timings on stderr\n");
+}
+
+/* 1 to run, 0 to exit successfully (--help), negative on bad usage. */
+static int parse_args(int argc, char **argv, struct bench_config *cfg, const char **ret_backend) {
+        static const struct option opts[] = {
+                { "quick", no_argument, NULL, 'q' },
+                { "only", required_argument, NULL, 'o' },
+                { "backend", required_argument, NULL, 'b' },
+                { "json", no_argument, NULL, 'j' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *only = NULL;
+        bool quick = false, json = false, verbose = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "qo:b:jvh", opts, NULL)) >= 0)
+                switch (c) {
+                case 'q': quick = true; break;
+                case 'o': only = optarg; break;
+                case 'b': *ret_backend = optarg; break;
+                case 'j': json = true; break;
+                case 'v': verbose = true; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return -EINVAL;
+                }
+        if (optind < argc) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        config_defaults(cfg, quick);
+        cfg->only = only;
+        cfg->json = json;
+        cfg->verbose = verbose;
+        return 1;
+}
+
+/* --quick leaves out fan-out 1000: forking 1000 subscribers alone takes
+ * seconds per backend on a 2-vCPU VM. */
+static bool measure_selected(const struct bench_config *cfg, enum bench_measure m) {
+        if (cfg->quick && m == BENCH_MEASURE_FANOUT_1000)
+                return false;
+        return !cfg->only || strncmp(measure_names[m], cfg->only, strlen(cfg->only)) == 0;
+}
+
+/* Raise RLIMIT_NOFILE; scale K down if it cannot hold K clients. */
+static int config_limits(struct bench_config *cfg) {
+        struct rlimit rl;
+        int r;
+
+        r = bench_raise_nofile(&cfg->nofile);
+        if (r < 0)
+                return r;
+        if (cfg->nofile < (long) cfg->rss_clients + RSS_FD_RESERVE)
+                cfg->rss_clients = cfg->nofile > 2 * RSS_FD_RESERVE ?
+                                   (unsigned) (cfg->nofile - RSS_FD_RESERVE) : RSS_FD_RESERVE;
+        if (getrlimit(RLIMIT_SIGPENDING, &rl) < 0)
+                return -errno;
+        cfg->sigpending = rl.rlim_cur == RLIM_INFINITY ? -1 : (long) rl.rlim_cur;
+        return 0;
+}
+
+static void set_cell(struct bench_results *res, enum bench_row row, size_t col, int r, double v) {
+        struct bench_cell *c = &res->cells[row][col];
+
+        if (r == -EOPNOTSUPP)
+                c->state = BENCH_CELL_NA;
+        else if (r < 0) {
+                c->state = BENCH_CELL_ERROR;
+                res->failed = true;
+        } else {
+                c->state = BENCH_CELL_OK;
+                c->value = v;
+        }
+}
+
+static int measure_latency(const struct bench_config *cfg, const struct bench_backend *b, void *state,
+                           struct bench_results *res, size_t col) {
+        struct bench_latency lat = {};
+        int r = b->latency(state, cfg, &lat);
+
+        set_cell(res, BENCH_ROW_LAT_P50, col, r, lat.p50_us);
+        set_cell(res, BENCH_ROW_LAT_P99, col, r, lat.p99_us);
+        set_cell(res, BENCH_ROW_LAT_P999, col, r, lat.p999_us);
+        if (r >= 0 && lat.note[0])
+                bench_results_note(res, b->name, "latency", lat.note);
+        return r;
+}
+
+static int measure_flow(const struct bench_config *cfg, const struct bench_backend *b, void *state,
+                        enum bench_measure m, struct bench_results *res, size_t col) {
+        static const enum bench_row rows[] = {
+                [BENCH_MEASURE_THROUGHPUT] = BENCH_ROW_THROUGHPUT,
+                [BENCH_MEASURE_FANOUT_10] = BENCH_ROW_FANOUT_10,
+                [BENCH_MEASURE_FANOUT_100] = BENCH_ROW_FANOUT_100,
+                [BENCH_MEASURE_FANOUT_1000] = BENCH_ROW_FANOUT_1000,
+        };
+        struct bench_flow flow = {};
+        int r;
+
+        if (m == BENCH_MEASURE_THROUGHPUT)
+                r = b->throughput(state, cfg, &flow);
+        else
+                r = b->fanout(state, cfg, cfg->fanout_n[m - BENCH_MEASURE_FANOUT_10], &flow);
+        set_cell(res, rows[m], col, r, flow.per_sec);
+        if (r >= 0 && flow.note[0])
+                bench_results_note(res, b->name, measure_names[m], flow.note);
+        return r;
+}
+
+static int measure_rss(const struct bench_config *cfg, const struct bench_backend *b, void *state,
+                       struct bench_results *res, size_t col) {
+        struct bench_rss rss = {};
+        int r = b->idle_rss(state, cfg, cfg->rss_clients, &rss);
+
+        set_cell(res, BENCH_ROW_RSS, col, r, rss.per_client_bytes);
+        if (r >= 0) {
+                bench_note_append(rss.note, sizeof(rss.note), "VmRSS %ld kB -> %ld kB with %u clients",
+                                  rss.before_kb, rss.after_kb, rss.clients);
+                bench_results_note(res, b->name, "idle-rss", rss.note);
+        }
+        return r;
+}
+
+static bool backend_has(const struct bench_backend *b, enum bench_measure m) {
+        switch (m) {
+        case BENCH_MEASURE_LATENCY: return b->latency;
+        case BENCH_MEASURE_THROUGHPUT: return b->throughput;
+        case BENCH_MEASURE_IDLE_RSS: return b->idle_rss;
+        default: return b->fanout;
+        }
+}
+
+static int measure_dispatch(const struct bench_config *cfg, const struct bench_backend *b, void *state,
+                            enum bench_measure m, struct bench_results *res, size_t col) {
+        if (m == BENCH_MEASURE_LATENCY)
+                return measure_latency(cfg, b, state, res, col);
+        if (m == BENCH_MEASURE_IDLE_RSS)
+                return measure_rss(cfg, b, state, res, col);
+        return measure_flow(cfg, b, state, m, res, col);
+}
+
+/* Marks every row of measure m for one backend as n/a or error. */
+static void set_measure_cells(struct bench_results *res, enum bench_measure m, size_t col, int r) {
+        static const enum bench_row first[] = {
+                BENCH_ROW_LAT_P50, BENCH_ROW_THROUGHPUT, BENCH_ROW_FANOUT_10,
+                BENCH_ROW_FANOUT_100, BENCH_ROW_FANOUT_1000, BENCH_ROW_RSS,
+        };
+        unsigned n = m == BENCH_MEASURE_LATENCY ? 3 : 1;
+
+        for (unsigned i = 0; i < n; i++)
+                set_cell(res, first[m] + i, col, r, 0);
+}
+
+static void run_measure(const struct bench_config *cfg, const struct bench_backend *b, enum bench_measure m,
+                        struct bench_results *res, size_t col) {
+        uint64_t t0 = bench_now_ns();
+        void *state = NULL;
+        int r = -EOPNOTSUPP;
+
+        fprintf(stderr, "%-12s %-12s ", measure_names[m], b->name);
+        bench_guard_arm(GUARD_SECONDS);
+        if (backend_has(b, m) && b->setup) {
+                r = b->setup(cfg, &state);
+                if (r >= 0)
+                        r = measure_dispatch(cfg, b, state, m, res, col);
+                else
+                        set_measure_cells(res, m, col, r);
+                if (b->teardown)
+                        b->teardown(state);
+        } else
+                set_measure_cells(res, m, col, r);
+        bench_guard_arm(0);
+
+        if (r == -EOPNOTSUPP)
+                fprintf(stderr, "n/a\n");
+        else if (r < 0) {
+                fprintf(stderr, "error: %s\n", strerror(-r));
+                bench_results_note(res, b->name, measure_names[m], strerror(-r));
+        } else
+                fprintf(stderr, "%.1f s\n", (double) (bench_now_ns() - t0) / 1e9);
+}
+
+int main(int argc, char **argv) {
+        struct bench_results res = { .backends = bench_backends, .n_backends = ELEMENTSOF(bench_backends) };
+        const char *only_backend = NULL;
+        struct bench_config cfg;
+        bool any = false;
+        int r;
+
+        /* The relay backend re-executes this program as its server. */
+        if (argc == 3 && strcmp(argv[1], BENCH_RELAY_ARG) == 0)
+                return bench_relay_main(3, strcmp(argv[2], "mmsg") == 0) < 0 ? 1 : 0;
+
+        r = parse_args(argc, argv, &cfg, &only_backend);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        r = config_limits(&cfg);
+        if (r < 0) {
+                fprintf(stderr, "sigbroker-bench: limits: %s\n", strerror(-r));
+                return 1;
+        }
+        snprintf(cfg.tmpdir, sizeof(cfg.tmpdir), "/tmp/sigbroker-bench.XXXXXX");
+        if (!mkdtemp(cfg.tmpdir)) {
+                fprintf(stderr, "sigbroker-bench: mkdtemp: %m\n");
+                return 1;
+        }
+        bench_guard_install(cfg.tmpdir);
+        bench_loadavg(res.load_start, sizeof(res.load_start));
+
+        for (enum bench_measure m = 0; m < _BENCH_MEASURE_MAX; m++) {
+                if (!measure_selected(&cfg, m))
+                        continue;
+                for (size_t i = 0; i < res.n_backends; i++)
+                        if (!only_backend || strcmp(only_backend, bench_backends[i]->name) == 0) {
+                                run_measure(&cfg, bench_backends[i], m, &res, i);
+                                any = true;
+                        }
+        }
+        rmdir(cfg.tmpdir);
+        bench_loadavg(res.load_end, sizeof(res.load_end));
+        if (!any) {
+                fprintf(stderr, "sigbroker-bench: nothing selected\n");
+                usage(stderr);
+                return 2;
+        }
+        if (cfg.json)
+                bench_report_json(&cfg, &res);
+        else
+                bench_report_text(&cfg, &res);
+        return res.failed ? 1 : 0;
+}
