@@ -371,7 +371,7 @@ void sb_info_from_gap(const SbGap *g, sigbroker_info *ret) {
 /* Deliveries and gaps that are not consumed straight from the packet (read
  * while something else was awaited, or blocked) are copied into the queue. */
 static int queue_info(sigbroker *sb, const sigbroker_info *info) {
-        Entry *e = queue_push(&sb->queue, info->payload_len);
+        Entry *e = sb_queue_push(&sb->queue, info->payload_len);
 
         if (!e) {
                 sb_fail(sb, -ENOMEM);

@@ -161,10 +161,10 @@ uint64_t sb_async_outstanding(const sigbroker *sb);
 void sb_sync_reset(sigbroker *sb);
 
 /* queue.c */
-Entry *queue_push(Queue *q, size_t payload_len);
-void queue_unlink(Queue *q, Entry *e);
-void queue_release(Queue *q, Entry *e);
-void queue_done(Queue *q);
+Entry *sb_queue_push(Queue *q, size_t payload_len);
+void sb_queue_unlink(Queue *q, Entry *e);
+void sb_queue_release(Queue *q, Entry *e);
+void sb_queue_done(Queue *q);
 
 /* receive.c */
 void sb_entry_credit(sigbroker *sb, Entry *e);

@@ -154,8 +154,8 @@ _public_ sigbroker *sigbroker_close(sigbroker *sb) {
                         (void) sb_write(sb);
                 close(sb->fd);
         }
-        queue_release(&sb->queue, sb->current);
-        queue_done(&sb->queue);
+        sb_queue_release(&sb->queue, sb->current);
+        sb_queue_done(&sb->queue);
         sb_sync_reset(sb);
         free(sb->results);
         free(sb->disconnect_text);

@@ -15,7 +15,7 @@
 #define ENTRY_SMALL 256         /* payload bytes every entry can hold */
 #define CACHE_MAX 4096          /* small entries kept for reuse, at most */
 
-Entry *queue_push(Queue *q, size_t payload_len) {
+Entry *sb_queue_push(Queue *q, size_t payload_len) {
         Entry *e;
 
         if (payload_len <= ENTRY_SMALL && q->cache) {
@@ -47,7 +47,7 @@ Entry *queue_push(Queue *q, size_t payload_len) {
         return e;
 }
 
-void queue_unlink(Queue *q, Entry *e) {
+void sb_queue_unlink(Queue *q, Entry *e) {
         assert(q->n > 0);
 
         if (e->prev)
@@ -66,7 +66,7 @@ void queue_unlink(Queue *q, Entry *e) {
 }
 
 /* Free an entry that is no longer in the queue. */
-void queue_release(Queue *q, Entry *e) {
+void sb_queue_release(Queue *q, Entry *e) {
         if (!e)
                 return;
         if (e->capacity == ENTRY_SMALL && q->n_cache < q->n_peak && q->n_cache < CACHE_MAX) {
@@ -78,7 +78,7 @@ void queue_release(Queue *q, Entry *e) {
         free(e);
 }
 
-void queue_done(Queue *q) {
+void sb_queue_done(Queue *q) {
         Entry *e;
 
         while ((e = q->head)) {

@@ -50,7 +50,7 @@ static Entry *first_unblocked(sigbroker *sb) {
 }
 
 static void release_current(sigbroker *sb) {
-        queue_release(&sb->queue, TAKE_PTR(sb->current));
+        sb_queue_release(&sb->queue, TAKE_PTR(sb->current));
 }
 
 /* The fast path of sigbroker_wait(): the next delivery of the packet just
@@ -95,7 +95,7 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                 e = first_unblocked(sb);
                 if (e) {
                         sb_entry_credit(sb, e);
-                        queue_unlink(&sb->queue, e);
+                        sb_queue_unlink(&sb->queue, e);
                         sb->current = e;
                         sb_ack_maybe(sb);
                         *ret_info = e->info;
@@ -181,11 +181,11 @@ restart:
                 if (h.flags & SIGBROKER_HANDLER_ONESHOT)
                         sb->handlers[e->info.signo] = (Handler) {};
                 sb_entry_credit(sb, e);
-                queue_unlink(&sb->queue, e);
+                sb_queue_unlink(&sb->queue, e);
                 generation = sb->queue.generation;
 
                 r = h.fn(sb, &e->info, h.userdata);
-                queue_release(&sb->queue, e);
+                sb_queue_release(&sb->queue, e);
                 (*n)++;
                 if (r < 0)
                         return r;

@@ -1,12 +1,13 @@
 /*
  * sigtimedwait(2), brokered: subscribe to USR1 and RTMIN+1, send ourselves
- * one of each, then print signals as they come until none has come for
- * five seconds. From another terminal:
+ * one of each while they are blocked, then print signals as they come until
+ * none has come for five seconds. From another terminal:
  *
  *     sigbrokerctl send --pid <pid> --payload hello RTMIN+1
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,14 +34,21 @@ int main(void) {
         if (r < 0)
                 return fail("subscribe", r);
 
-        /* Real-time signals queue; higher priority is delivered first. */
+        /* Blocked, both wait in the broker; unblocked, they come out in
+         * priority order, not in the order they were sent. */
         (void) sigbroker_get_client_id(sb, &self.id);
+        r = sigbroker_block(sb, SIG_BLOCK, SIGBROKER_SIGMASK(SIG_USR1) | SIGBROKER_SIGMASK(SIG_RTMIN_1), NULL);
+        if (r < 0)
+                return fail("block", r);
         r = sigbroker_send(sb, &self, SIG_RTMIN_1, 0, "low", 3, NULL);
         if (r < 0)
                 return fail("send", r);
         r = sigbroker_send(sb, &self, SIG_USR1, 50, "high", 4, NULL);
         if (r < 0)
                 return fail("send", r);
+        r = sigbroker_block(sb, SIG_SETMASK, 0, NULL);
+        if (r < 0)
+                return fail("unblock", r);
         printf("pid %d waiting\n", (int) getpid());
 
         for (;;) {
