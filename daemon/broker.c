@@ -12,12 +12,21 @@
 
 #define SECOND_NS UINT64_C(1000000000)
 
-static void apply_limits(Broker *b) {
-        b->limits = b->config->limits;
+/* The config's limits with the command-line overrides on top; the result
+ * must still be consistent (a payload limit over a byte limit is not). */
+static int compute_limits(const Broker *b, const Config *c, Limits *ret, char **ret_error) {
+        Limits l = c->limits;
+        int r;
+
         if (b->options.max_queue >= 0)
-                b->limits.max_queue = (uint32_t) b->options.max_queue;
+                l.max_queue = (uint32_t) b->options.max_queue;
         if (b->options.max_payload >= 0)
-                b->limits.max_payload = (uint32_t) b->options.max_payload;
+                l.max_payload = (uint32_t) b->options.max_payload;
+        r = config_check_limits(&l, ret_error);
+        if (r < 0)
+                return r;
+        *ret = l;
+        return 0;
 }
 
 static void notify_status(Broker *b) {
@@ -32,9 +41,13 @@ static int reload_config(Broker *b, char **ret_error) {
         r = config_parse_file(b->options.config_path, &c, ret_error);
         if (r < 0)
                 return r;
+        r = compute_limits(b, c, &b->limits, ret_error);
+        if (r < 0) {
+                config_free(c);
+                return r;
+        }
         config_free(b->config);
         b->config = c;
-        apply_limits(b);
         return 0;
 }
 
@@ -146,7 +159,9 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = config_parse_file(b->options.config_path, &b->config, ret_error);
         if (r < 0)
                 goto fail;
-        apply_limits(b);
+        r = compute_limits(b, b->config, &b->limits, ret_error);
+        if (r < 0)
+                goto fail;
         *ret = b;
         return 0;
 
