@@ -55,8 +55,16 @@ bool sb_output_pending(const sigbroker *sb) {
         return sb->dead == 0 && (sb->wlen > 0 || sb->ack_pending > 0);
 }
 
+/* Async sends not answered yet: all unanswered requests but the
+ * synchronous one and the monitor stream, if they are among them. */
 uint64_t sb_async_outstanding(const sigbroker *sb) {
-        return sb->serial_next - sb->reply_next - (sb->sync_serial ? 1 : 0) - (sb->monitor_serial ? 1 : 0);
+        uint64_t n = sb->serial_next - sb->reply_next;
+
+        if (sb->sync_serial >= sb->reply_next && sb->sync_serial != 0)
+                n--;
+        if (sb->monitor_serial >= sb->reply_next && sb->monitor_serial != 0)
+                n--;
+        return n;
 }
 
 void sb_sync_reset(sigbroker *sb) {
@@ -320,10 +328,11 @@ static int on_data(sigbroker *sb, const SbData *d) {
         if (d->error != 0 && s->error == 0)
                 s->error = sb_errno_from_wire(d->error);
         if (s->text_len + d->data_len + 1 > s->text_size) {
-                size_t size = (s->text_len + d->data_len + 1) * 2;
+                size_t need = s->text_len + d->data_len + 1;
+                size_t size = need * 2 < SB_QUERY_TEXT_MAX ? need * 2 : SB_QUERY_TEXT_MAX;
                 char *n;
 
-                if (size > SB_QUERY_TEXT_MAX) {
+                if (need > SB_QUERY_TEXT_MAX) {
                         sb_fail(sb, -EFBIG);
                         return -EFBIG;
                 }
