@@ -8,7 +8,7 @@
 #
 #   CC=clang meson setup -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 #       -Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all' $BUILDDIR
-#   ninja -C $BUILDDIR
+#   ninja -C $BUILDDIR tests/fuzz/fuzz-NAME...
 #   $BUILDDIR/tests/fuzz/fuzz-NAME -max_total_time=SECONDS \
 #       $BUILDDIR/fuzz-corpus/NAME tests/fuzz/corpus/NAME
 #
@@ -17,7 +17,7 @@
 #
 # Environment:
 #   BUILDDIR       build directory (default: build-fuzz in the source tree)
-#   FUZZ_TARGETS   names to run, e.g. "frame config" (default: all built)
+#   FUZZ_TARGETS   names to run, e.g. "frame config" (default: all)
 #   FUZZ_ARGS      more libFuzzer options, e.g. "-jobs=2 -workers=2"
 #
 # The committed corpus is only read. New inputs go to $BUILDDIR/fuzz-corpus/NAME
@@ -43,22 +43,36 @@ if [ ! -f "$builddir/build.ninja" ]; then
                 -Db_lundef=false \
                 -Dc_args='-fsanitize=fuzzer-no-link -fno-sanitize-recover=all'
 fi
-ninja -C "$builddir"
-
-if [ -z "${FUZZ_TARGETS:-}" ]; then
-        FUZZ_TARGETS=$(cd "$builddir/tests/fuzz" && for f in fuzz-*; do
-                case $f in *-replay|*.p) continue ;; esac
-                [ -x "$f" ] && [ -f "$f" ] && echo "${f#fuzz-}"
-        done)
-fi
-if [ -z "$FUZZ_TARGETS" ]; then
-        echo "no fuzz targets in $builddir/tests/fuzz" >&2
+# The fuzz targets (fuzz-NAME, not fuzz-NAME-replay) and their files. Only
+# these are built: the rest of the project need not link in this
+# configuration.
+all_targets=$(meson introspect --targets "$builddir" | python3 -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    n = t["name"]
+    if t["type"] == "executable" and n.startswith("fuzz-") and not n.endswith("-replay"):
+        print(n[len("fuzz-"):], os.path.relpath(t["filename"][0], sys.argv[1]))
+' "$builddir")
+if [ -z "$all_targets" ]; then
+        echo "no fuzz targets in $builddir (configured without -Dfuzz=true?)" >&2
         exit 1
 fi
+FUZZ_TARGETS=${FUZZ_TARGETS:-$(echo "$all_targets" | cut -d' ' -f1)}
+files=
+for name in $FUZZ_TARGETS; do
+        file=$(echo "$all_targets" | awk -v n="$name" '$1 == n { print $2 }')
+        if [ -z "$file" ]; then
+                echo "no fuzz target $name" >&2
+                exit 1
+        fi
+        files="$files $file"
+done
+# shellcheck disable=SC2086 # a list of paths without spaces
+ninja -C "$builddir" $files
 
 failed=0
 for name in $FUZZ_TARGETS; do
-        fuzzer=$builddir/tests/fuzz/fuzz-$name
+        fuzzer=$builddir/$(echo "$all_targets" | awk -v n="$name" '$1 == n { print $2 }')
         corpus=$srcdir/tests/fuzz/corpus/$name
         work=$builddir/fuzz-corpus/$name
         log=$builddir/fuzz-$name.log
