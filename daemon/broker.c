@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "state.h"
 #include "util.h"
 
 #define SECOND_NS UINT64_C(1000000000)
@@ -80,6 +81,10 @@ static void on_signal(evutil_socket_t signo, short what, void *userdata) {
                 return;
         }
         sd_notify(0, "STOPPING=1");
+        /* Under systemd the connections stay in the fd store and the
+         * journal says what they had: a restart takes them over. */
+        b->stopping = true;
+        broker_flush_dirty(b);
         event_base_loopbreak(b->base);
 }
 
@@ -97,6 +102,7 @@ void broker_flush_dirty(Broker *b) {
                 if (peer_flush(p) < 0)
                         peer_free(p);
         }
+        state_maybe_compact(b);
 }
 
 static int setup_events(Broker *b) {
@@ -191,6 +197,7 @@ Broker *broker_free(Broker *b) {
         hashtable_destroy(&b->users);
         hashtable_destroy(&b->groups);
         config_free(b->config);
+        state_journal_free(b->journal);
         free(b->rxbuf);
         free(b->txbuf);
         free(b->in_packet);

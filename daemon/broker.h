@@ -16,6 +16,7 @@
 #include "protocol.h"
 
 struct event_base;
+typedef struct StateJournal StateJournal;
 struct event;
 
 typedef struct BrokerOptions {
@@ -81,6 +82,10 @@ struct Broker {
 
         uint64_t next_client_id;
         uint64_t next_order;
+        uint64_t next_signal_id;
+        StateJournal *journal;          /* restart journal, under systemd (state.c) */
+        bool journaling;
+        bool stopping;                  /* exiting: connections stay in the fd store */
         uint32_t total_pending;
         uint64_t total_bytes;
         uint64_t started_realtime_ns, started_monotonic_ns;
@@ -114,6 +119,9 @@ int broker_leave(Broker *b, Peer *p, const char *name, size_t len);
 void broker_forget_peer(Broker *b, Peer *p);
 /* Take back what a Pending charged, when it leaves the broker. */
 void broker_uncharge(Broker *b, Pending *pe);
+/* Put a pending signal back in a receiver's queue, as the restart journal
+ * says it was. */
+int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32_t merged, uint8_t priority);
 
 /* Listening socket (listener.c). */
 int broker_listen(Broker *b);

@@ -8,6 +8,7 @@
 
 #include "broker.h"
 #include "peer.h"
+#include "state.h"
 
 typedef int (*FrameHandler)(Peer *p, const SbFrame *f);
 
@@ -36,11 +37,14 @@ static int handle_hello(Peer *p, const SbFrame *f) {
                 .max_queue = l->max_queue,
                 .window = p->window,
         };
+        state_log_hello(p->broker, p);
         return peer_queue_frame(p, &w) < 0 ? -PEER_E_DISCONNECT : 0;
 }
 
 static int handle_subscribe(Peer *p, const SbFrame *f) {
         int r = broker_subscribe(p->broker, p, f->subscribe.mask, f->subscribe.flags);
+        if (r >= 0)
+                state_log_subscribe(p->broker, p, f->subscribe.mask, f->subscribe.flags);
         return reply(p, f, r < 0 ? -r : 0);
 }
 
@@ -48,6 +52,7 @@ static int handle_unsubscribe(Peer *p, const SbFrame *f) {
         if (f->subscribe.flags != 0)
                 return reply(p, f, EINVAL);
         broker_unsubscribe(p->broker, p, f->subscribe.mask);
+        state_log_unsubscribe(p->broker, p, f->subscribe.mask);
         return reply(p, f, 0);
 }
 
@@ -59,6 +64,7 @@ static int handle_ack(Peer *p, const SbFrame *f) {
         /* Acknowledging more than was written is harmless, not a violation:
          * the credit simply cannot go below zero. */
         p->in_flight -= MIN(p->in_flight, f->ack.count);
+        state_log_ack(p->broker, p, f->ack.count);
         if (queue_length(&p->queue) > 0)
                 peer_mark_dirty(p);
         return 0;
@@ -66,11 +72,15 @@ static int handle_ack(Peer *p, const SbFrame *f) {
 
 static int handle_join(Peer *p, const SbFrame *f) {
         int r = broker_join(p->broker, p, f->name.name, f->name.len);
+        if (r >= 0)
+                state_log_join(p->broker, p, f->name.name, f->name.len, true);
         return reply(p, f, r < 0 ? -r : 0);
 }
 
 static int handle_leave(Peer *p, const SbFrame *f) {
         int r = broker_leave(p->broker, p, f->name.name, f->name.len);
+        if (r >= 0)
+                state_log_join(p->broker, p, f->name.name, f->name.len, false);
         return reply(p, f, r < 0 ? -r : 0);
 }
 
@@ -78,6 +88,7 @@ static int handle_set_window(Peer *p, const SbFrame *f) {
         const Limits *l = &p->broker->limits;
 
         p->window = f->window.window ? MIN(f->window.window, l->max_window) : l->default_window;
+        state_log_window(p->broker, p);
         peer_mark_dirty(p);
         return reply(p, f, 0);
 }
@@ -101,6 +112,7 @@ static void release_unblocked(Peer *p) {
 static int handle_block(Peer *p, const SbFrame *f) {
         p->blocked = f->block.mask;
         release_unblocked(p);
+        state_log_block(p->broker, p);
         peer_mark_dirty(p);
         return reply(p, f, 0);
 }

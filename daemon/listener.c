@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "broker.h"
+#include "state.h"
 #include "user.h"
 #include "util.h"
 
@@ -84,7 +85,8 @@ static int bind_socket(Broker *b, const char *path) {
 }
 
 /* The fd systemd passed that is ours: named "sigbroker" by the socket
- * unit, or the only one. */
+ * unit, or the only one. The others come from the fd store: client
+ * connections and the restart journal, for state_restore(). */
 static int take_activated_socket(Broker *b) {
         char **names = NULL;
         int n = sd_listen_fds_with_names(1, &names), fd = -1;
@@ -94,6 +96,8 @@ static int take_activated_socket(Broker *b) {
                 bool named = names && names[i] && strcmp(names[i], "sigbroker") == 0;
                 if (fd < 0 && (named || n == 1) && sd_is_socket_unix(cand, SOCK_SEQPACKET, 1, NULL, 0) > 0)
                         fd = cand;
+                else if (names && names[i] && !named)
+                        (void) state_restore_add_fd(b, cand, names[i]);
                 else
                         close(cand);
         }
@@ -137,6 +141,14 @@ static int refuse_connection(Broker *b, int fd, int error, const char *text) {
 
         if (n > 0)
                 (void) send(fd, b->txbuf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        /* Closing a socket with unread input makes the kernel report
+         * ECONNRESET to the client ahead of what we sent, and the client
+         * would never see why it was refused. Its HELLO is usually there
+         * already: stop further input (its sends now fail with EPIPE, and
+         * it reads the ERROR), then discard what came before. */
+        (void) shutdown(fd, SHUT_RD);
+        while (recv(fd, b->rxbuf, 1, MSG_DONTWAIT | MSG_TRUNC) > 0)
+                ;
         close(fd);
         return 0;
 }

@@ -10,6 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "broker.h"
+#include "state.h"
 #include "sb-build.h"
 #include "util.h"
 
@@ -119,6 +120,10 @@ int main(int argc, char **argv) {
                 broker_free(b);
                 return 1;
         }
+        (void) state_journal_open(b);
+        r = state_restore(b);
+        if (r < 0)
+                log_warning("Restart journal not written: %s; a restart will disconnect clients", strerror(-r));
         log_full(LOG_INFO, SB_MID_STARTED, "sigbrokerd %s started, listening on %s", SB_VERSION,
                  b->socket_path ? b->socket_path : "the socket systemd passed");
         sd_notifyf(0, "READY=1\nSTATUS=0 clients, 0 signals pending\nMAINPID=%d", (int) getpid());

@@ -11,6 +11,7 @@
 
 #include "broker.h"
 #include "peer.h"
+#include "state.h"
 #include "user.h"
 #include "util.h"
 
@@ -54,9 +55,15 @@ static int open_pidfd(Peer *p) {
 }
 
 /* CapEff and comm from /proc; trusted only while the pidfd says the
- * process is still the one that connected. */
+ * process is still the one that connected. We read them after accept(),
+ * not at connect(): by then the process may have exec'd a set-user-ID
+ * program (passwd waits for input with euid 0 and every capability) and
+ * left the connection to a child. So CAP_KILL counts only if the process
+ * still runs as the uid it connected with, in all four of its uids.
+ * (A program with file capabilities is not caught by this.) */
 static void read_proc(Peer *p) {
         char path[64], line[256];
+        bool same_uid = false;
         FILE *f;
 
         snprintf(path, sizeof(path), "/proc/%d/status", (int) p->pid);
@@ -70,10 +77,14 @@ static void read_proc(Peer *p) {
                         memcpy(p->comm, line + 6, MIN(n, sizeof(p->comm) - 1));
                 } else if (sscanf(line, "CapEff: %llx", &caps) == 1) {
                         p->cap_kill = (caps >> CAP_KILL_BIT) & 1;
+                } else if (strncmp(line, "Uid:", 4) == 0) {
+                        unsigned r, e, s, fs;
+                        same_uid = sscanf(line + 4, "%u %u %u %u", &r, &e, &s, &fs) == 4 && r == p->uid &&
+                                   e == p->uid && s == p->uid && fs == p->uid;
                 }
         }
         fclose(f);
-        if (!peer_is_alive(p))
+        if (!same_uid || !peer_is_alive(p))
                 p->cap_kill = false;
 }
 
@@ -121,7 +132,7 @@ bool peer_is_admin(const Peer *p) {
 
 /* ---- life cycle ---- */
 
-int peer_new(Broker *b, int fd, Peer **ret) {
+static int peer_setup(Broker *b, int fd, uint64_t id, Peer **ret) {
         Peer *p;
         int r;
 
@@ -149,7 +160,7 @@ int peer_new(Broker *b, int fd, Peer **ret) {
                 goto fail;
         }
         p->user->connections++;
-        p->id = ++b->next_client_id;
+        p->id = id;
         if (hashtable_insert(&b->peers_by_id, &p->by_id, p->id) < 0 ||
             hashtable_insert(&b->peers_by_pid, &p->by_pid, (uint64_t) p->pid) < 0) {
                 r = -ENOMEM;
@@ -171,6 +182,22 @@ fail:
         return r;
 }
 
+int peer_new(Broker *b, int fd, Peer **ret) {
+        Peer *p;
+        int r = peer_setup(b, fd, ++b->next_client_id, &p);
+
+        if (r < 0)
+                return r;
+        state_store_client(b, p);
+        state_log_peer(b, p);
+        *ret = p;
+        return 0;
+}
+
+int peer_new_restored(Broker *b, int fd, uint64_t id, Peer **ret) {
+        return peer_setup(b, fd, id, ret);
+}
+
 static void release_pending(Pending *pe, void *userdata) {
         broker_uncharge(userdata, pe);
 }
@@ -181,6 +208,11 @@ Peer *peer_free(Peer *p) {
         if (!p)
                 return NULL;
         b = p->broker;
+        if (list_is_linked(&p->link) && !b->stopping) {
+                /* Gone for good, not just this process of the daemon. */
+                state_log_peer_free(b, p);
+                state_forget_client(b, p);
+        }
         broker_forget_peer(b, p);
         queue_clear(&p->queue, release_pending, b);
         queue_clear(&p->held, release_pending, b);
@@ -354,14 +386,18 @@ static void unwind_packet(Peer *p, uint32_t n_popped, const uint32_t gaps[]) {
                 p->lost[signo] += gaps[signo];
 }
 
-static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t n_popped) {
+static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t n_popped, const uint32_t gaps[]) {
         Broker *b = p->broker;
 
         consume_control(p, n_control);
         p->in_flight += n_frames;
         p->seq += n_frames;
+        for (uint32_t signo = 1; b->journal && signo <= SB_SIGNO_MAX; signo++)
+                if (gaps[signo] > 0)
+                        state_log_gap(b, p, signo);
         for (uint32_t i = 0; i < n_popped; i++) {
                 Pending *pe = b->in_packet[i];
+                state_log_deliver(b, p, pe);
                 p->stats.delivered++;
                 p->stats.bytes_delivered += pe->signal->payload_len;
                 b->metrics.delivered++;
@@ -411,7 +447,7 @@ int peer_flush(Peer *p) {
                         }
                         return -PEER_E_DISCONNECT;
                 }
-                commit_packet(p, n_control, n_frames, n_popped);
+                commit_packet(p, n_control, n_frames, n_popped, gaps);
         }
         peer_update_events(p);
         return 0;

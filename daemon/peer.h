@@ -87,6 +87,8 @@ enum {
 };
 
 int peer_new(Broker *b, int fd, Peer **ret);
+/* A connection handed back by systemd's fd store, with its old client id. */
+int peer_new_restored(Broker *b, int fd, uint64_t id, Peer **ret);
 Peer *peer_free(Peer *p);
 
 /* Queue a control frame for this peer. Never fails for lack of room: the

@@ -160,6 +160,10 @@ static Pending *remove_at(Queue *q, uint32_t i) {
         return p;
 }
 
+void queue_remove(Queue *q, Pending *p) {
+        remove_at(q, p->index);
+}
+
 Pending *queue_pop(Queue *q) {
         return q->n > 0 ? remove_at(q, 0) : NULL;
 }

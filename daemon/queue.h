@@ -20,6 +20,8 @@ typedef struct User User;
 
 typedef struct Signal {
         unsigned n_ref;
+        uint64_t id;                    /* broker-wide, for the restart journal */
+        uint64_t journal_generation;    /* the journal that has its record */
         uint32_t signo;
         uint8_t priority;
         uint32_t sender_pid, sender_uid, sender_gid;
@@ -70,6 +72,8 @@ Pending *queue_find_standard(const Queue *q, uint32_t signo);
 void queue_merge(Queue *q, Pending *p, uint8_t priority);
 /* Remove and return the oldest entry of signal signo (drop-oldest). */
 Pending *queue_remove_oldest(Queue *q, uint32_t signo);
+/* Remove an entry from anywhere in the queue. */
+void queue_remove(Queue *q, Pending *p);
 /* Free an entry that is out of the queue; drops its signal reference. */
 void pending_free(Pending *p);
 void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata);

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "state.h"
 #include "user.h"
 
 typedef struct Route {
@@ -103,7 +104,29 @@ static void log_refusal(const Route *rt, const Peer *to, const char *mid, RateLi
                    suppressed ? " (earlier similar messages suppressed)" : "");
 }
 
+int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32_t merged, uint8_t priority) {
+        Pending *pe;
+
+        s->charged = p->user;   /* the sender may not have come back: charge the receiver's uid */
+        pe = queue_push(&p->queue, s, order);
+        if (!pe)
+                return -ENOMEM;
+        if (priority > pe->priority)
+                queue_merge(&p->queue, pe, priority);   /* moves it up to where it was */
+        pe->merged = merged;
+        charge(b, pe);
+        return 0;
+}
+
 /* ---- permission ---- */
+
+/* One pid names one live process at a time, so two peers are the same
+ * process if their pids match while both are alive. A connection whose
+ * process died (a child may keep it open) is nobody's self, least of all
+ * that of a new process that was given the same pid. */
+static bool same_process(const Peer *a, const Peer *b) {
+        return a == b || (a->pid == b->pid && peer_is_alive(a) && peer_is_alive(b));
+}
 
 static bool same_session(const Peer *a, const Peer *b) {
         pid_t sa = peer_get_sid(a), sb = peer_get_sid(b);
@@ -116,7 +139,7 @@ static bool may_signal(const Route *rt, const Peer *to) {
         PolicyPeer ps = { from->uid, from->gid, from->groups, from->n_groups };
         PolicyPeer pr = { to->uid, to->gid, to->groups, to->n_groups };
 
-        if (from->pid == to->pid)
+        if (same_process(from, to))
                 return true;    /* a process may always signal itself */
         switch (config_policy_check(rt->b->config, &ps, &pr, rt->send->signo, rt->send->target_kind, NULL)) {
         case POLICY_ALLOW:
@@ -149,6 +172,7 @@ static Signal *route_signal(Route *rt) {
         sig->realtime_ns = now_ns(CLOCK_REALTIME);
         sig->monotonic_ns = now_ns(CLOCK_MONOTONIC);
         sig->charged = rt->sender->user;
+        sig->id = ++rt->b->next_signal_id;
         return rt->signal = sig;
 }
 
@@ -163,6 +187,7 @@ static bool try_merge(Route *rt, Peer *to) {
         if (!pe)
                 return false;
         queue_merge(q, pe, rt->send->priority);
+        state_log_merge(rt->b, to, pe);
         rt->result.merged++;
         to->stats.merged++;
         rt->b->metrics.merged++;
@@ -190,6 +215,7 @@ static bool drop_oldest(Route *rt, Peer *to) {
                 }
         }
         to->lost[signo]++;
+        state_log_drop(rt->b, to, pe);
         to->stats.dropped++;
         rt->b->metrics.dropped++;
         broker_uncharge(rt->b, pe);
@@ -234,6 +260,7 @@ static void enqueue(Route *rt, Peer *to) {
                 return;
         }
         charge(rt->b, pe);
+        state_log_enqueue(rt->b, to, pe);
         rt->result.queued++;
         peer_mark_dirty(to);
 }
@@ -276,6 +303,10 @@ static void route_client(Route *rt, uint64_t id) {
 static void route_process_set(Route *rt, pid_t id, pid_t (*get)(const Peer *p)) {
         Peer *to;
 
+        /* pgid or sid 0 of a sender whose process is gone: it has none, and
+         * -ESRCH must not match the other dead peers. */
+        if (id <= 0)
+                return;
         if (rt->mask) {
                 Subscription *s;
                 list_for_each_entry(s, &rt->b->subscribers[rt->send->signo], signo_link)
