@@ -29,7 +29,9 @@ static void sleep_ms(int ms) {
 
 void daemon_start(TestDaemon *d, const char *config_text, const char *const *args) {
         const char *exe = getenv("SIGBROKERD");
-        const char *argv[32];
+        const char *wrapper = getenv("SB_DAEMON_WRAPPER");
+        static char wrapper_buf[512];
+        const char *argv[48];
         int n = 0, fd;
 
         ck_assert_msg(exe, "SIGBROKERD is not set (run the tests through meson)");
@@ -42,12 +44,19 @@ void daemon_start(TestDaemon *d, const char *config_text, const char *const *arg
         snprintf(d->config, sizeof(d->config), "%s/sigbroker.conf", d->dir);
         write_file(d->config, config_text);
 
+        /* SB_DAEMON_WRAPPER, e.g. "valgrind --leak-check=full --error-exitcode=1",
+         * runs the daemon under a tool; its exit status is still checked. */
+        if (wrapper) {
+                snprintf(wrapper_buf, sizeof(wrapper_buf), "%s", wrapper);
+                for (char *w = strtok(wrapper_buf, " "); w && n < 16; w = strtok(NULL, " "))
+                        argv[n++] = w;
+        }
         argv[n++] = exe;
         argv[n++] = "--socket";
         argv[n++] = d->socket;
         argv[n++] = "--config";
         argv[n++] = d->config;
-        for (int i = 0; args && args[i] && n < 30; i++)
+        for (int i = 0; args && args[i] && n < 46; i++)
                 argv[n++] = args[i];
         argv[n] = NULL;
 
@@ -57,10 +66,10 @@ void daemon_start(TestDaemon *d, const char *config_text, const char *const *arg
                 fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 dup2(fd, STDERR_FILENO);
                 unsetenv("NOTIFY_SOCKET");
-                execv(exe, (char **) argv);
+                execvp(argv[0], (char **) argv);
                 _exit(127);
         }
-        for (int i = 0; i < 500; i++) {
+        for (int i = 0; i < 2000; i++) {
                 int c = raw_connect(d->socket);
                 if (c >= 0) {
                         close(c);
@@ -69,7 +78,7 @@ void daemon_start(TestDaemon *d, const char *config_text, const char *const *arg
                 ck_assert_msg(daemon_alive(d), "sigbrokerd exited at start; log: %s", daemon_log(d));
                 sleep_ms(10);
         }
-        ck_abort_msg("sigbrokerd did not start listening within 5 s");
+        ck_abort_msg("sigbrokerd did not start listening within 20 s");
 }
 
 bool daemon_alive(const TestDaemon *d) {
@@ -83,11 +92,11 @@ int daemon_stop(TestDaemon *d) {
         if (d->pid <= 0)
                 return -1;
         kill(d->pid, SIGTERM);
-        for (int i = 0; i < 500; i++) {
+        for (int i = 0; i < 2000; i++) {
                 pid_t r = waitpid(d->pid, &status, WNOHANG);
                 if (r == d->pid)
                         break;
-                if (i == 499) {
+                if (i == 1999) {
                         kill(d->pid, SIGKILL);
                         waitpid(d->pid, &status, 0);
                 }
