@@ -44,6 +44,33 @@ static void help(void) {
         printf("\n'sigbrokerctl COMMAND --help' tells more; see sigbrokerctl(1).\n");
 }
 
+/* --json and --socket may also follow the command (`sigbrokerctl listen
+ * --json RTMIN+1`): take them out of the command's arguments, up to a
+ * "--", before the command parses the rest. Returns the new count or -1. */
+static int take_global_options(Ctl *ctl, int argc, char **argv) {
+        int n = 1;
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[n++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], "--json") == 0)
+                        ctl->json = true;
+                else if (strncmp(argv[i], "--socket=", 9) == 0 && argv[i][9])
+                        ctl->socket = argv[i] + 9;
+                else if (strcmp(argv[i], "--socket") == 0) {
+                        if (i + 1 >= argc || !*argv[i + 1])
+                                return -1;
+                        ctl->socket = argv[++i];
+                } else
+                        argv[n++] = argv[i];
+        }
+        argv[n] = NULL;
+        return n;
+}
+
 int main(int argc, char **argv) {
         enum { OPT_VERSION = 0x100 };
         static const struct option options[] = {
@@ -87,8 +114,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(argv[optind], commands[i].name) == 0) {
                         char **args = argv + optind;
-                        int n = argc - optind;
+                        int n = take_global_options(&ctl, argc - optind, args);
 
+                        if (n < 0)
+                                return ctl_usage_error(NULL, "--socket needs a path");
                         optind = 0;     /* glibc: start getopt afresh */
                         return commands[i].fn(&ctl, n, args);
                 }
