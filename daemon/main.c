@@ -103,6 +103,7 @@ int main(int argc, char **argv) {
         /* Writes to a vanished client must fail with EPIPE, not kill us. */
         signal(SIGPIPE, SIG_IGN);
 
+        log_full(LOG_INFO, SB_MID_STARTED, "sigbrokerd %s starting", SB_VERSION);
         r = broker_new(&options, &b, &error);
         if (r < 0) {
                 log_error("Cannot start: %s", error ? error : strerror(-r));
@@ -124,7 +125,7 @@ int main(int argc, char **argv) {
         r = state_restore(b);
         if (r < 0)
                 log_warning("Restart journal not written: %s; a restart will disconnect clients", strerror(-r));
-        log_full(LOG_INFO, SB_MID_STARTED, "sigbrokerd %s started, listening on %s", SB_VERSION,
+        log_full(LOG_INFO, SB_MID_READY, "sigbrokerd %s ready, listening on %s", SB_VERSION,
                  b->socket_path ? b->socket_path : "the socket systemd passed");
         sd_notifyf(0, "READY=1\nSTATUS=0 clients, 0 signals pending\nMAINPID=%d", (int) getpid());
 
