@@ -26,21 +26,7 @@
 
 #include "config.h"
 #include "protocol.h"
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
-#define TAKE_PTR(p) ({ __typeof__(p) _take = (p); (p) = NULL; _take; })
-#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
-
-static inline void freep(void *p) {
-        free(*(void **) p);
-}
-
-static inline void closep(int *fd) {
-        if (*fd >= 0)
-                close(*fd);
-}
+#include "util.h"
 
 static inline void config_freep(Config **c) {
         config_free(*c);
