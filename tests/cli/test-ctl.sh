@@ -80,7 +80,8 @@ set -e
 [ "$status" != 0 ] || fail "listen --timeout exited 0"
 
 # 4. --window 1 --delay: signals pile up in the broker and come out by priority.
-"$SIGBROKERCTL" --socket "$sock" listen --json --count 4 --window 1 --delay 1 USR1 RTMIN RTMIN+1 >"$dir/l3.out" 2>"$dir/l3.err" &
+# The delay only has to outlast four sends, also under sanitizers and load.
+"$SIGBROKERCTL" --socket "$sock" listen --json --count 4 --window 1 --delay 5 USR1 RTMIN RTMIN+1 >"$dir/l3.out" 2>"$dir/l3.err" &
 lpid=$!
 wait_ready "$dir/l3.err"
 ctl send --pid "$lpid" --priority 1 --payload a RTMIN >/dev/null
