@@ -141,14 +141,8 @@ static int refuse_connection(Broker *b, int fd, int error, const char *text) {
 
         if (n > 0)
                 (void) send(fd, b->txbuf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        /* Closing a socket with unread input makes the kernel report
-         * ECONNRESET to the client ahead of what we sent, and the client
-         * would never see why it was refused. Its HELLO is usually there
-         * already: stop further input (its sends now fail with EPIPE, and
-         * it reads the ERROR), then discard what came before. */
-        (void) shutdown(fd, SHUT_RD);
-        while (recv(fd, b->rxbuf, 1, MSG_DONTWAIT | MSG_TRUNC) > 0)
-                ;
+        /* Its HELLO is usually waiting already. */
+        socket_discard_input(fd, b->rxbuf);
         close(fd);
         return 0;
 }

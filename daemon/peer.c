@@ -485,6 +485,7 @@ int peer_violation(Peer *p, int error, const char *fmt, ...) {
         };
         if (peer_queue_frame(p, &f) >= 0)
                 (void) peer_flush(p);
+        socket_discard_input(p->fd, b->rxbuf);
         return -PEER_E_DISCONNECT;
 }
 

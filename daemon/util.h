@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,18 @@ static inline void freep(void *p) { free(*(void **) p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
+
+/* Before closing a connection we refused or cut off: closing a socket
+ * with unread input makes the kernel report ECONNRESET to the client ahead
+ * of what we sent, so it would never read why. Stop further input (its
+ * sends now fail with EPIPE) and discard what came before. Only for
+ * connections that are going away for good: shutdown() acts on the socket,
+ * which systemd's fd store shares. */
+static inline void socket_discard_input(int fd, void *scratch) {
+        (void) shutdown(fd, SHUT_RD);
+        while (recv(fd, scratch, 1, MSG_DONTWAIT | MSG_TRUNC) > 0)
+                ;
+}
 
 static inline uint64_t now_ns(clockid_t clock) {
         struct timespec ts;

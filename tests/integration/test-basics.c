@@ -268,6 +268,32 @@ START_TEST(test_second_hello_is_a_violation) {
 }
 END_TEST
 
+/* A client that goes on sending after its bad frame still gets to read
+ * why it was cut off, not a bare ECONNRESET. */
+START_TEST(test_error_reaches_a_client_that_kept_sending) {
+        uint8_t buf[SB_PACKET_MAX];
+        SbFrame f, ack = { .type = SB_MSG_ACK, .serial = 3, .ack = { .count = 1 } };
+        TestDaemon d;
+        int fd;
+
+        daemon_start(&d, NULL, NULL);
+        fd = raw_connect(d.socket);
+        raw_hello(fd, 0, NULL);
+        kill(d.pid, SIGSTOP);           /* let all of it queue up before the daemon reads */
+        raw_send(fd, "\x07garbage", 8);
+        for (int i = 0; i < 16; i++)
+                raw_send_frame(fd, &ack);
+        kill(d.pid, SIGCONT);
+        ck_assert_int_eq(raw_expect(fd, SB_MSG_ERROR, buf, sizeof(buf), &f, 5000), 0);
+        ck_assert_int_eq(f.error.error, EBADMSG);
+        /* Then a clean end of stream: the daemon discarded what it did not
+         * read, or the kernel would report ECONNRESET here. */
+        ck_assert_int_eq(raw_recv(fd, buf, sizeof(buf), 5000), 0);
+        close(fd);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(test_socket_stale_replaced_live_kept) {
         TestDaemon a, b;
         const char *exe = getenv("SIGBROKERD");
@@ -406,6 +432,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_frame_before_hello_is_a_violation);
         tcase_add_test(tc, test_daemon_frame_from_client_is_a_violation);
         tcase_add_test(tc, test_second_hello_is_a_violation);
+        tcase_add_test(tc, test_error_reaches_a_client_that_kept_sending);
         tcase_add_test(tc, test_socket_stale_replaced_live_kept);
         tcase_add_test(tc, test_sigterm_exits_cleanly_and_removes_socket);
         tcase_add_test(tc, test_socket_activation);
