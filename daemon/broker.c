@@ -197,7 +197,7 @@ Broker *broker_free(Broker *b) {
         hashtable_destroy(&b->users);
         hashtable_destroy(&b->groups);
         config_free(b->config);
-        state_journal_free(b->journal);
+        state_free(b);
         free(b->rxbuf);
         free(b->txbuf);
         free(b->in_packet);

@@ -17,6 +17,7 @@
 
 struct event_base;
 typedef struct StateJournal StateJournal;
+typedef struct StateRestore StateRestore;
 struct event;
 
 typedef struct BrokerOptions {
@@ -84,6 +85,7 @@ struct Broker {
         uint64_t next_order;
         uint64_t next_signal_id;
         StateJournal *journal;          /* restart journal, under systemd (state.c) */
+        StateRestore *restore;          /* fds from the store, until restored */
         bool journaling;
         bool stopping;                  /* exiting: connections stay in the fd store */
         uint32_t total_pending;

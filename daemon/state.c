@@ -77,12 +77,11 @@ typedef struct RestoreFd {
         char *name;
 } RestoreFd;
 
-typedef struct Restore {
+/* Fds systemd handed back, until state_restore() has taken what it needs. */
+struct StateRestore {
         RestoreFd *fds;
         size_t n_fds;
-} Restore;
-
-static Restore restore;
+};
 
 /* ---- the journal file ---- */
 
@@ -115,6 +114,20 @@ static int journal_new(uint64_t generation, StateJournal **ret) {
         header(j)->used = sizeof(JournalHeader);
         *ret = j;
         return 0;
+}
+
+void state_free(Broker *b) {
+        b->journal = state_journal_free(b->journal);
+        if (b->restore) {
+                for (size_t i = 0; i < b->restore->n_fds; i++) {
+                        if (b->restore->fds[i].fd >= 0)
+                                close(b->restore->fds[i].fd);
+                        free(b->restore->fds[i].name);
+                }
+                free(b->restore->fds);
+                free(b->restore);
+                b->restore = NULL;
+        }
 }
 
 StateJournal *state_journal_free(StateJournal *j) {
@@ -393,19 +406,27 @@ void state_forget_client(Broker *b, Peer *p) {
 /* ---- restore ---- */
 
 int state_restore_add_fd(Broker *b, int fd, const char *name) {
+        StateRestore *restore = b->restore;
         RestoreFd *fds;
 
-        if (restore.n_fds >= RESTORE_FDS_MAX) {
+        if (!restore) {
+                restore = b->restore = calloc(1, sizeof(*restore));
+                if (!restore) {
+                        close(fd);
+                        return -ENOMEM;
+                }
+        }
+        if (restore->n_fds >= RESTORE_FDS_MAX) {
                 close(fd);
                 return -E2BIG;
         }
-        fds = realloc(restore.fds, (restore.n_fds + 1) * sizeof(*fds));
+        fds = realloc(restore->fds, (restore->n_fds + 1) * sizeof(*fds));
         if (!fds) {
                 close(fd);
                 return -ENOMEM;
         }
-        restore.fds = fds;
-        restore.fds[restore.n_fds++] = (RestoreFd) { .fd = fd, .name = strdup(name ? name : "") };
+        restore->fds = fds;
+        restore->fds[restore->n_fds++] = (RestoreFd) { .fd = fd, .name = strdup(name ? name : "") };
         return 0;
 }
 
@@ -425,18 +446,18 @@ static Peer *replay_peer(Replay *rp, uint64_t id) {
         return n ? container_of(n, Peer, by_id) : NULL;
 }
 
-static int take_client_fd(uint64_t id) {
+static int take_client_fd(StateRestore *restore, uint64_t id) {
         char name[32];
 
         snprintf(name, sizeof(name), STATE_CLIENT_FDNAME_PREFIX "%llu", (unsigned long long) id);
-        for (size_t i = 0; i < restore.n_fds; i++)
-                if (restore.fds[i].fd >= 0 && strcmp(restore.fds[i].name, name) == 0)
-                        return TAKE_FD(restore.fds[i].fd);
+        for (size_t i = 0; restore && i < restore->n_fds; i++)
+                if (restore->fds[i].fd >= 0 && restore->fds[i].name && strcmp(restore->fds[i].name, name) == 0)
+                        return TAKE_FD(restore->fds[i].fd);
         return -1;
 }
 
 static void replay_new_peer(Replay *rp, const RecPeer *r) {
-        int fd = take_client_fd(r->id);
+        int fd = take_client_fd(rp->b->restore, r->id);
         Peer *p;
 
         if (fd < 0)
@@ -607,12 +628,13 @@ static void replay_record(Replay *rp, const RecordHeader *h, const uint8_t *body
 }
 
 /* The journal of the highest generation that came back. */
-static int pick_journal(uint64_t *ret_generation) {
+static int pick_journal(const StateRestore *restore, uint64_t *ret_generation) {
         int best = -1;
 
-        for (size_t i = 0; i < restore.n_fds; i++) {
+        for (size_t i = 0; restore && i < restore->n_fds; i++) {
                 unsigned long long g;
-                if (restore.fds[i].fd < 0 || sscanf(restore.fds[i].name, STATE_FDNAME_PREFIX "%llu", &g) != 1)
+                if (restore->fds[i].fd < 0 || !restore->fds[i].name ||
+                    sscanf(restore->fds[i].name, STATE_FDNAME_PREFIX "%llu", &g) != 1)
                         continue;
                 if (best < 0 || g > *ret_generation) {
                         best = (int) i;
@@ -645,6 +667,8 @@ static int replay_journal(Replay *rp, int fd) {
 }
 
 static void restore_done(Replay *rp) {
+        StateRestore *restore = rp->b->restore;
+
         for (size_t i = 0; i < rp->signals.n_buckets; i++) {
                 HashNode *n = rp->signals.buckets[i];
                 while (n) {
@@ -656,17 +680,20 @@ static void restore_done(Replay *rp) {
                 }
         }
         hashtable_destroy(&rp->signals);
-        for (size_t i = 0; i < restore.n_fds; i++) {
-                if (restore.fds[i].fd >= 0) {
+        for (size_t i = 0; restore && i < restore->n_fds; i++) {
+                if (restore->fds[i].fd >= 0) {
                         /* A client fd with no state, or an old journal: let go of it,
                          * in the store too. */
-                        sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", restore.fds[i].name);
-                        close(restore.fds[i].fd);
+                        if (restore->fds[i].name)
+                                sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", restore->fds[i].name);
+                        close(restore->fds[i].fd);
                 }
-                free(restore.fds[i].name);
+                free(restore->fds[i].name);
         }
-        free(restore.fds);
-        restore = (Restore) {};
+        if (restore)
+                free(restore->fds);
+        free(restore);
+        rp->b->restore = NULL;
 }
 
 int state_restore(Broker *b) {
@@ -675,9 +702,9 @@ int state_restore(Broker *b) {
         int i, r = 0;
         Peer *p;
 
-        i = pick_journal(&generation);
+        i = pick_journal(b->restore, &generation);
         if (i >= 0) {
-                r = replay_journal(&rp, restore.fds[i].fd);
+                r = replay_journal(&rp, b->restore->fds[i].fd);
                 if (r < 0)
                         log_error("Restart journal unreadable (%s); clients are disconnected", strerror(-r));
         }

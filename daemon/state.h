@@ -48,6 +48,8 @@ typedef struct StateJournal StateJournal;
 /* Start journaling (only under systemd, with NOTIFY_SOCKET set). */
 int state_journal_open(Broker *b);
 StateJournal *state_journal_free(StateJournal *j);
+/* The journal and any fds not restored, when the broker goes. */
+void state_free(Broker *b);
 
 /* Fds handed back by systemd that are not the listening socket. Takes
  * ownership of fd. */
