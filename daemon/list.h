@@ -34,8 +34,13 @@ static inline void list_unlink(List *n) {
 
 #define list_entry(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
-/* Iterate over entries; the body may unlink the current one. Not nestable. */
-#define list_for_each_entry(e, head, member)                                            \
-        for (List *_n = (head)->next, *_t = _n->next;                                   \
-             _n != (head) && (((e) = list_entry(_n, __typeof__(*(e)), member)), 1);      \
-             _n = _t, _t = _n->next)
+/* Iterate over entries; the body may unlink the current one. Nestable:
+ * each use gets cursor names of its own. */
+#define LIST_CONCAT_(a, b) a##b
+#define LIST_CONCAT(a, b) LIST_CONCAT_(a, b)
+#define list_for_each_entry(e, head, member) list_for_each_entry_(e, head, member, __COUNTER__)
+#define list_for_each_entry_(e, head, member, id)                                       \
+        for (List *LIST_CONCAT(_n, id) = (head)->next, *LIST_CONCAT(_t, id) = LIST_CONCAT(_n, id)->next; \
+             LIST_CONCAT(_n, id) != (head) &&                                           \
+             (((e) = list_entry(LIST_CONCAT(_n, id), __typeof__(*(e)), member)), 1);    \
+             LIST_CONCAT(_n, id) = LIST_CONCAT(_t, id), LIST_CONCAT(_t, id) = LIST_CONCAT(_n, id)->next)

@@ -376,6 +376,13 @@ static int compact(Broker *b) {
         return 0;
 }
 
+int state_journal_fd(const Broker *b, uint64_t *ret_generation) {
+        if (!b->journal)
+                return -ENODATA;
+        *ret_generation = b->journal->generation;
+        return b->journal->fd;
+}
+
 void state_maybe_compact(Broker *b) {
         StateJournal *j = b->journal;
 

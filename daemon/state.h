@@ -62,6 +62,9 @@ int state_restore(Broker *b);
 void state_store_client(Broker *b, Peer *p);
 void state_forget_client(Broker *b, Peer *p);
 
+/* The journal's memfd and generation, for tests that replay it. */
+int state_journal_fd(const Broker *b, uint64_t *ret_generation);
+
 /* Compact the journal if it has grown enough; at the end of each event. */
 void state_maybe_compact(Broker *b);
 
