@@ -181,6 +181,7 @@ Broker *broker_free(Broker *b) {
                 return NULL;
         while (!list_is_empty(&b->peers))
                 peer_free(list_entry(b->peers.next, Peer, link));
+        metrics_done(&b->metrics);
         broker_unlisten(b);
         if (b->sig_term)
                 event_free(b->sig_term);

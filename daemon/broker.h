@@ -12,6 +12,7 @@
 #include "hashtable.h"
 #include "list.h"
 #include "log.h"
+#include "metrics.h"
 #include "peer.h"
 #include "protocol.h"
 
@@ -26,12 +27,6 @@ typedef struct BrokerOptions {
         int64_t max_queue;              /* -1: from the config */
         int64_t max_payload;            /* -1: from the config */
 } BrokerOptions;
-
-typedef struct Metrics {
-        uint64_t sent, delivered, merged, refused, denied, dropped;
-        uint64_t bytes_sent, bytes_delivered;
-        uint64_t violations, connections, disconnections;
-} Metrics;
 
 /* One subscriber of one signal number. */
 typedef struct Subscription {

@@ -63,6 +63,7 @@ static int handle_send(Peer *p, const SbFrame *f) {
 static int handle_ack(Peer *p, const SbFrame *f) {
         /* Acknowledging more than was written is harmless, not a violation:
          * the credit simply cannot go below zero. */
+        metrics_acked(&p->broker->metrics, p, f->ack.count);
         p->in_flight -= MIN(p->in_flight, f->ack.count);
         state_log_ack(p->broker, p, f->ack.count);
         if (queue_length(&p->queue) > 0)

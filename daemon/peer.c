@@ -392,6 +392,7 @@ static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t
         consume_control(p, n_control);
         p->in_flight += n_frames;
         p->seq += n_frames;
+        metrics_written(&b->metrics, p, b->in_packet, n_popped, n_frames);
         for (uint32_t signo = 1; b->journal && signo <= SB_SIGNO_MAX; signo++)
                 if (gaps[signo] > 0)
                         state_log_gap(b, p, signo);

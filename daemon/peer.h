@@ -68,6 +68,7 @@ typedef struct Peer {
         uint64_t blocked;
         uint32_t window;
         uint32_t in_flight;             /* DELIVER + GAP written, not yet ACKed */
+        struct AckRing *acks;           /* their send times, while there are some (metrics.c) */
         uint64_t seq;                   /* last sequence number written */
         uint64_t monitor_serial;
 

@@ -573,6 +573,7 @@ void broker_forget_peer(Broker *b, Peer *p) {
         Membership *m;
 
         broker_unsubscribe(b, p, UINT64_MAX);
+        metrics_forget_peer(&b->metrics, p);
         list_for_each_entry(m, &p->memberships, peer_link)
                 membership_free(b, m);
 }
