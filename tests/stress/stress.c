@@ -113,6 +113,33 @@ int proc_fd_count(pid_t pid) {
         return n;
 }
 
+void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds) {
+        char path[64], link[64 + 256 + 2], target[128];
+        struct dirent *de;
+        DIR *d;
+
+        *ret_sockets = *ret_pidfds = 0;
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        d = opendir(path);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                ssize_t n;
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+                n = readlink(link, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = '\0';
+                if (strncmp(target, "socket:", 7) == 0)
+                        (*ret_sockets)++;
+                else if (strcmp(target, "anon_inode:[pidfd]") == 0)
+                        (*ret_pidfds)++;
+        }
+        closedir(d);
+}
+
 double proc_cpu_seconds(pid_t pid) {
         char path[64], buf[1024], *p;
         unsigned long utime, stime;
@@ -133,6 +160,18 @@ double proc_cpu_seconds(pid_t pid) {
         if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
                 return -1;
         return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
+int proc_settled_fd_count(pid_t pid) {
+        int last = -1, now = -1;
+
+        for (int stable = 0, i = 0; stable < 5 && i < 250; i++) {
+                now = proc_fd_count(pid);
+                stable = now == last ? stable + 1 : 0;
+                last = now;
+                sleep_ms(20);
+        }
+        return now;
 }
 
 int proc_wait_fd_count(pid_t pid, int want, unsigned timeout_ms) {
@@ -248,7 +287,8 @@ int raw_wait_frame(int fd, uint8_t type, uint64_t serial, int timeout_ms, uint8_
                 size_t at = 0;
                 ssize_t n;
 
-                if ((int64_t) (deadline - mono_ns()) < 0 || poll(&pfd, 1, (int) (left > 0 ? left : 0)) == 0)
+                /* Past the deadline, still take what is already there. */
+                if (poll(&pfd, 1, (int) (left > 0 ? left : 0)) == 0)
                         return -EAGAIN;
                 n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
                 if (n < 0 && (errno == EAGAIN || errno == EINTR))

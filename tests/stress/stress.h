@@ -41,6 +41,11 @@ void sleep_ms(unsigned ms);
 long proc_rss_kib(pid_t pid);
 int proc_fd_count(pid_t pid);
 double proc_cpu_seconds(pid_t pid);
+/* The fd count once it has not moved for 100 ms: connections closed
+ * just before are gone from it. */
+int proc_settled_fd_count(pid_t pid);
+/* How many of pid's fds are sockets and how many pidfds. */
+void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds);
 /* Wait up to timeout_ms for the fd count of pid to reach want; returns the
  * last count seen. */
 int proc_wait_fd_count(pid_t pid, int want, unsigned timeout_ms);

@@ -59,7 +59,7 @@ START_TEST(test_connect_cycles) {
         daemon_start(&d, NULL, NULL);
         sleep_ms(100);
         rss_start = proc_rss_kib(d.pid);
-        fds_start = proc_fd_count(d.pid);
+        fds_start = proc_settled_fd_count(d.pid);
 
         /* A ring of RING connections in flight: each new one sends HELLO
          * and SUBSCRIBE in one packet, the oldest one is checked (WELCOME,
@@ -202,7 +202,7 @@ START_TEST(test_clients_killed_mid_stream) {
         daemon_start(&d, "[limits]\nmax-queue = 256\n", NULL);
         sleep_ms(100);
         rss_start = proc_rss_kib(d.pid);
-        fds_start = proc_fd_count(d.pid);
+        fds_start = proc_settled_fd_count(d.pid);
 
         for (unsigned r = 0; r < rounds; r++) {
                 pid_t kids[16];

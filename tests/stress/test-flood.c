@@ -135,7 +135,7 @@ START_TEST(test_flood_stalled_receiver) {
         probe_baseline(d.socket, SIG_PROBE, 300, &base);
         sleep_ms(100);
         rss_before = rss_peak = proc_rss_kib(d.pid);
-        fds_before = proc_fd_count(d.pid);
+        fds_before = proc_settled_fd_count(d.pid);
 
         /* The stalled receiver: window 1, and it will not read until the
          * flood is over. */
