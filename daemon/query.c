@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "broker.h"
-#include "user.h"
+#include "json.h"
+#include "query.h"
 #include "sb-build.h"
+#include "user.h"
 #include "util.h"
 
 static int send_text(Peer *p, uint64_t serial, int error, const char *text, size_t len, bool more) {
@@ -42,51 +44,13 @@ static int send_error(Peer *p, uint64_t serial, int error) {
         return send_text(p, serial, error, "", 0, false);
 }
 
-static void json_string(FILE *f, const char *s) {
-        fputc('"', f);
-        for (; *s; s++) {
-                unsigned char c = (unsigned char) *s;
-                if (c == '"' || c == '\\')
-                        fprintf(f, "\\%c", c);
-                else if (c < 0x20)
-                        fprintf(f, "\\u%04x", c);
-                else
-                        fputc(c, f);
-        }
-        fputc('"', f);
-}
-
-static void json_mask(FILE *f, uint64_t mask) {
-        const char *sep = "";
-        char name[16];
-
-        fputc('[', f);
-        for (int signo = 1; signo <= SB_SIGNO_MAX; signo++)
-                if (mask & SB_SIGMASK(signo)) {
-                        fprintf(f, "%s", sep);
-                        json_string(f, sb_signal_to_string(signo, name));
-                        sep = ",";
-                }
-        fputc(']', f);
-}
-
-static void json_counters(FILE *f, const char *name, uint64_t sent, uint64_t delivered, uint64_t merged,
-                          uint64_t refused, uint64_t denied, uint64_t dropped, uint64_t bytes_sent,
-                          uint64_t bytes_delivered) {
-        fprintf(f,
-                "\"%s\":{\"sent\":%llu,\"delivered\":%llu,\"merged\":%llu,\"refused\":%llu,"
-                "\"denied\":%llu,\"dropped\":%llu,\"bytes_sent\":%llu,\"bytes_delivered\":%llu}",
-                name, (unsigned long long) sent, (unsigned long long) delivered, (unsigned long long) merged,
-                (unsigned long long) refused, (unsigned long long) denied, (unsigned long long) dropped,
-                (unsigned long long) bytes_sent, (unsigned long long) bytes_delivered);
-}
-
-static bool may_see(const Peer *asker, const Peer *p) {
+bool query_may_see(const Peer *asker, const Peer *p) {
         return asker->uid == p->uid || peer_is_admin(asker);
 }
 
-static void json_client(FILE *f, const Peer *p) {
-        const PeerStats *s = &p->stats;
+/* ---- clients ---- */
+
+static void write_client(FILE *f, const Peer *p) {
         const char *sep = "";
         Membership *m;
 
@@ -94,126 +58,167 @@ static void json_client(FILE *f, const Peer *p) {
                 (unsigned long long) p->id, (int) p->pid, (unsigned) p->uid, (unsigned) p->gid,
                 (int) peer_get_pgid(p), (int) peer_get_sid(p));
         json_string(f, p->comm);
-        fprintf(f, ",\"subscriptions\":");
+        fprintf(f, ",\"monitor\":%s,\"subscriptions\":", p->monitor ? "true" : "false");
         json_mask(f, p->subscribed);
-        fprintf(f, ",\"blocked\":");
+        fputs(",\"drop_oldest\":", f);
+        json_mask(f, p->drop_oldest);
+        fputs(",\"blocked\":", f);
         json_mask(f, p->blocked);
-        fprintf(f, ",\"groups\":[");
+        fputs(",\"groups\":[", f);
         list_for_each_entry(m, (List *) &p->memberships, peer_link) {
-                fprintf(f, "%s", sep);
+                fputs(sep, f);
                 json_string(f, m->group->name);
                 sep = ",";
         }
-        fprintf(f, "],\"queue_depth\":%u,\"queue_bytes\":%llu,\"window\":%u,\"in_flight\":%u,", peer_pending(p),
-                (unsigned long long) peer_pending_bytes(p), p->window, p->in_flight);
-        json_counters(f, "counters", s->sent, s->delivered, s->merged, s->refused, s->denied, s->dropped,
-                      s->bytes_sent, s->bytes_delivered);
+        fprintf(f,
+                "],\"queue_depth\":%u,\"held\":%u,\"queue_bytes\":%llu,\"window\":%u,\"in_flight\":%u,"
+                "\"connected_sec\":%llu,",
+                peer_pending(p), queue_length(&p->held), (unsigned long long) peer_pending_bytes(p), p->window,
+                p->in_flight, (unsigned long long) ((now_ns(CLOCK_MONOTONIC) - p->connected_ns) / 1000000000u));
+        stats_write_peer_counters(f, p);
         fputc('}', f);
 }
 
-static void write_clients(Broker *b, Peer *asker, FILE *f) {
+void query_write_clients(Broker *b, const Peer *asker, FILE *f) {
         const char *sep = "";
         Peer *p;
 
         fputc('[', f);
         list_for_each_entry(p, &b->peers, link)
-                if (may_see(asker, p)) {
-                        fprintf(f, "%s", sep);
-                        json_client(f, p);
+                if (query_may_see(asker, p)) {
+                        fputs(sep, f);
+                        write_client(f, p);
                         sep = ",";
                 }
         fputc(']', f);
 }
 
-static void write_stats(Broker *b, Peer *asker, FILE *f) {
-        const Metrics *m = &b->metrics;
+/* ---- groups: named, and the process groups and sessions of the clients ---- */
 
-        fputc('{', f);
-        json_counters(f, "global", m->sent, m->delivered, m->merged, m->refused, m->denied, m->dropped,
-                      m->bytes_sent, m->bytes_delivered);
-        fprintf(f,
-                ",\"connections\":%u,\"connections_total\":%llu,\"violations\":%llu,"
-                "\"pending\":%u,\"pending_bytes\":%llu,\"groups\":%u,\"clients\":",
-                b->n_peers, (unsigned long long) m->connections, (unsigned long long) m->violations,
-                b->total_pending, (unsigned long long) b->total_bytes, b->n_groups);
-        write_clients(b, asker, f);
+static void write_member(FILE *f, const Peer *p) {
+        fprintf(f, "{\"id\":%llu,\"pid\":%d,\"uid\":%u,\"comm\":", (unsigned long long) p->id, (int) p->pid,
+                (unsigned) p->uid);
+        json_string(f, p->comm);
         fputc('}', f);
 }
 
-static void openmetrics_counter(FILE *f, const char *name, const char *help, uint64_t v) {
-        fprintf(f, "# TYPE sigbroker_%s counter\n# HELP sigbroker_%s %s\nsigbroker_%s_total %llu\n", name, name,
-                help, name, (unsigned long long) v);
-}
-
-static void openmetrics_gauge(FILE *f, const char *name, const char *help, uint64_t v) {
-        fprintf(f, "# TYPE sigbroker_%s gauge\n# HELP sigbroker_%s %s\nsigbroker_%s %llu\n", name, name, help,
-                name, (unsigned long long) v);
-}
-
-static void write_openmetrics(Broker *b, FILE *f) {
-        const Metrics *m = &b->metrics;
-
-        openmetrics_counter(f, "signals_sent", "Send requests handled.", m->sent);
-        openmetrics_counter(f, "signals_delivered", "Signals written to receivers.", m->delivered);
-        openmetrics_counter(f, "signals_merged", "Sends coalesced into a pending standard signal.", m->merged);
-        openmetrics_counter(f, "signals_refused", "Deliveries refused for lack of room.", m->refused);
-        openmetrics_counter(f, "signals_denied", "Deliveries denied by policy.", m->denied);
-        openmetrics_counter(f, "signals_dropped", "Pending signals dropped by drop-oldest subscriptions.", m->dropped);
-        openmetrics_counter(f, "payload_sent_bytes", "Payload bytes in send requests.", m->bytes_sent);
-        openmetrics_counter(f, "payload_delivered_bytes", "Payload bytes written to receivers.", m->bytes_delivered);
-        openmetrics_counter(f, "connections", "Connections accepted.", m->connections);
-        openmetrics_counter(f, "protocol_violations", "Connections closed for protocol violations.", m->violations);
-        openmetrics_gauge(f, "clients", "Clients connected.", b->n_peers);
-        openmetrics_gauge(f, "pending_signals", "Signals pending in the broker.", b->total_pending);
-        openmetrics_gauge(f, "pending_bytes", "Bytes charged for pending signals.", b->total_bytes);
-        fputs("# EOF\n", f);
-}
-
-static void write_groups(Broker *b, FILE *f) {
+static void write_named_groups(Broker *b, const Peer *asker, FILE *f) {
         const char *sep = "";
 
-        fputs("{\"named\":{", f);
+        fputs("\"named\":[", f);
         for (size_t i = 0; i < b->groups.n_buckets; i++)
                 for (HashNode *n = b->groups.buckets[i]; n; n = n->next) {
                         Group *g = container_of(n, Group, node);
                         const char *msep = "";
                         Membership *m;
-                        fprintf(f, "%s", sep);
+
+                        fprintf(f, "%s{\"name\":", sep);
                         json_string(f, g->name);
-                        fputs(":[", f);
-                        list_for_each_entry(m, &g->members, group_link) {
-                                fprintf(f, "%s%llu", msep, (unsigned long long) m->peer->id);
-                                msep = ",";
-                        }
-                        fputc(']', f);
+                        fprintf(f, ",\"size\":%u,\"members\":[", g->n_members);
+                        list_for_each_entry(m, &g->members, group_link)
+                                if (query_may_see(asker, m->peer)) {
+                                        fputs(msep, f);
+                                        write_member(f, m->peer);
+                                        msep = ",";
+                                }
+                        fputs("]}", f);
                         sep = ",";
                 }
-        fputs("}}", f);
+        fputc(']', f);
 }
+
+typedef struct ProcessSet {
+        pid_t id;                       /* pgid or sid */
+        const Peer *peer;
+} ProcessSet;
+
+static int process_set_compare(const void *a, const void *b) {
+        const ProcessSet *x = a, *y = b;
+
+        if (x->id != y->id)
+                return x->id < y->id ? -1 : 1;
+        return x->peer->id < y->peer->id ? -1 : x->peer->id > y->peer->id;
+}
+
+/* Clients by their process group or session as the kernel says it is now;
+ * clients whose process is gone are in none. */
+static int write_process_sets(Broker *b, const Peer *asker, FILE *f, const char *name, const char *key,
+                              pid_t (*get)(const Peer *p)) {
+        _cleanup_free_ ProcessSet *sets = calloc(MAX(b->n_peers, 1u), sizeof(*sets));
+        size_t n = 0;
+        Peer *p;
+
+        if (!sets)
+                return -ENOMEM;
+        list_for_each_entry(p, &b->peers, link) {
+                pid_t id;
+                if (n == b->n_peers || !query_may_see(asker, p) || (id = get(p)) < 0)
+                        continue;
+                sets[n++] = (ProcessSet) { .id = id, .peer = p };
+        }
+        qsort(sets, n, sizeof(*sets), process_set_compare);
+
+        fprintf(f, "\"%s\":[", name);
+        for (size_t i = 0; i < n; i++) {
+                if (i == 0 || sets[i].id != sets[i - 1].id)
+                        fprintf(f, "%s{\"%s\":%d,\"members\":[", i ? "]}," : "", key, (int) sets[i].id);
+                else
+                        fputc(',', f);
+                write_member(f, sets[i].peer);
+        }
+        fputs(n ? "]}]" : "]", f);
+        return 0;
+}
+
+static int write_groups(Broker *b, const Peer *asker, FILE *f) {
+        int r;
+
+        fputc('{', f);
+        write_named_groups(b, asker, f);
+        fputc(',', f);
+        r = write_process_sets(b, asker, f, "process_groups", "pgid", peer_get_pgid);
+        if (r < 0)
+                return r;
+        fputc(',', f);
+        r = write_process_sets(b, asker, f, "sessions", "sid", peer_get_sid);
+        if (r < 0)
+                return r;
+        fputc('}', f);
+        return 0;
+}
+
+/* ---- status ---- */
 
 static void write_status(Broker *b, FILE *f) {
         const Limits *l = &b->limits;
 
-        fprintf(f, "{\"version\":\"%s\",\"pid\":%d,\"uptime_sec\":%llu,\"socket\":", SB_VERSION, (int) getpid(),
+        fprintf(f, "{\"version\":\"%s\",\"pid\":%d,\"started_realtime_ns\":%llu,\"uptime_sec\":%llu,\"socket\":",
+                SB_VERSION, (int) getpid(), (unsigned long long) b->started_realtime_ns,
                 (unsigned long long) ((now_ns(CLOCK_MONOTONIC) - b->started_monotonic_ns) / 1000000000u));
         json_string(f, b->socket_path ? b->socket_path : "(socket activation)");
-        fprintf(f, ",\"config\":");
+        fprintf(f, ",\"socket_activated\":%s,\"config\":", b->socket_activated ? "true" : "false");
         json_string(f, b->options.config_path);
         fprintf(f,
-                ",\"clients\":%u,\"pending\":%u,\"limits\":{\"max_queue\":%u,\"max_queue_bytes\":%llu,"
+                ",\"restart_journal\":%s,\"clients\":%u,\"groups\":%u,\"pending\":%u,\"pending_bytes\":%llu,"
+                "\"limits\":{\"max_queue\":%u,\"max_queue_bytes\":%llu,"
                 "\"max_payload\":%u,\"default_window\":%u,\"max_window\":%u,\"max_connections_per_uid\":%u,"
                 "\"max_pending_per_uid\":%u,\"max_bytes_per_uid\":%llu,\"max_connections\":%u,"
-                "\"max_pending\":%u,\"max_bytes\":%llu}}",
-                b->n_peers, b->total_pending, l->max_queue, (unsigned long long) l->max_queue_bytes, l->max_payload,
-                l->default_window, l->max_window, l->max_connections_per_uid, l->max_pending_per_uid,
-                (unsigned long long) l->max_bytes_per_uid, l->max_connections, l->max_pending,
-                (unsigned long long) l->max_bytes);
+                "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s}}",
+                b->journal ? "true" : "false", b->n_peers, b->n_groups, b->total_pending,
+                (unsigned long long) b->total_bytes, l->max_queue, (unsigned long long) l->max_queue_bytes,
+                l->max_payload, l->default_window, l->max_window, l->max_connections_per_uid,
+                l->max_pending_per_uid, (unsigned long long) l->max_bytes_per_uid, l->max_connections,
+                l->max_pending, (unsigned long long) l->max_bytes, l->max_groups_per_client,
+                l->limit_root ? "true" : "false");
 }
+
+/* ---- dispatch ---- */
 
 static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&text, &len);
+        int r = 0;
 
         if (!f)
                 return send_error(p, serial, ENOMEM);
@@ -223,18 +228,18 @@ static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
                 break;
         case SB_QUERY_STATS:
                 if (q->flags & SB_QUERY_OPENMETRICS)
-                        write_openmetrics(b, f);
+                        stats_write_openmetrics(b, p, f);
                 else
-                        write_stats(b, p, f);
+                        stats_write_json(b, p, f);
                 break;
         case SB_QUERY_CLIENTS:
-                write_clients(b, p, f);
+                query_write_clients(b, p, f);
                 break;
         case SB_QUERY_GROUPS:
-                write_groups(b, f);
+                r = write_groups(b, p, f);
                 break;
         }
-        if (fclose(f) != 0)
+        if (fclose(f) != 0 || r < 0)
                 return send_error(p, serial, ENOMEM);
         return send_text(p, serial, 0, text, len, false);
 }
