@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "json.h"
+#include "monitor.h"
 #include "query.h"
 #include "sb-build.h"
 #include "user.h"
@@ -265,6 +266,14 @@ static int disconnect(Broker *b, Peer *p, uint64_t serial, uint64_t id) {
         return send_error(p, serial, 0);
 }
 
+static int monitor(Broker *b, Peer *p, uint64_t serial) {
+        if (p->monitor)
+                return send_error(p, serial, EBUSY);   /* one stream per connection */
+        if (monitor_start(b, p, serial) < 0)
+                return send_error(p, serial, ENOMEM);
+        return 0;
+}
+
 int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         /* Answers can be large; a client that asks faster than it reads is
          * told to come back, so its backlog stays bounded. */
@@ -281,7 +290,7 @@ int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         case SB_QUERY_DISCONNECT:
                 return peer_is_admin(p) ? disconnect(b, p, serial, q->arg) : send_error(p, serial, EPERM);
         case SB_QUERY_MONITOR:
-                return send_error(p, serial, peer_is_admin(p) ? EOPNOTSUPP : EPERM);
+                return peer_is_admin(p) ? monitor(b, p, serial) : send_error(p, serial, EPERM);
         default:
                 return send_error(p, serial, EOPNOTSUPP);
         }

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "monitor.h"
 #include "state.h"
 #include "user.h"
 
@@ -30,7 +31,14 @@ typedef struct Route {
         Signal *signal;                 /* made on the first receiver that queues */
         uint32_t allowed;               /* receivers that passed the permission check */
         SbResult result;
+        bool tracing;                   /* there are monitors: note each receiver */
+        MonitorTrace trace;
 } Route;
+
+static void trace(Route *rt, const Peer *to, MonitorOutcome outcome) {
+        if (rt->tracing)
+                monitor_trace(&rt->trace, to, outcome);
+}
 
 /* ---- accounting ---- */
 
@@ -188,6 +196,7 @@ static bool try_merge(Route *rt, Peer *to) {
                 return false;
         queue_merge(q, pe, rt->send->priority);
         state_log_merge(rt->b, to, pe);
+        trace(rt, to, MONITOR_MERGED);
         rt->result.merged++;
         to->stats.merged++;
         rt->b->metrics.merged++;
@@ -231,6 +240,7 @@ static void refuse(Route *rt, Peer *to, Overflow why) {
         };
         Broker *b = rt->b;
 
+        trace(rt, to, MONITOR_REFUSED);
         rt->result.refused++;
         to->stats.refused++;
         b->metrics.refused++;
@@ -242,17 +252,20 @@ static void refuse(Route *rt, Peer *to, Overflow why) {
 
 static void enqueue(Route *rt, Peer *to) {
         uint64_t cost = (uint64_t) rt->send->payload_len + PENDING_OVERHEAD;
+        bool dropped = false;
         Overflow why;
         Signal *sig;
         Pending *pe;
 
         if (try_merge(rt, to))
                 return;
-        while ((why = check_room(rt, to, cost)) != OVERFLOW_NONE)
+        while ((why = check_room(rt, to, cost)) != OVERFLOW_NONE) {
                 if (!drop_oldest(rt, to)) {
                         refuse(rt, to, why);
                         return;
                 }
+                dropped = true;
+        }
         sig = route_signal(rt);
         pe = sig ? queue_push((to->blocked & rt->mask) ? &to->held : &to->queue, sig, ++rt->b->next_order) : NULL;
         if (!pe) {
@@ -261,6 +274,7 @@ static void enqueue(Route *rt, Peer *to) {
         }
         charge(rt->b, pe);
         state_log_enqueue(rt->b, to, pe);
+        trace(rt, to, dropped ? MONITOR_QUEUED_DROPPING : MONITOR_QUEUED);
         rt->result.queued++;
         peer_mark_dirty(to);
 }
@@ -271,6 +285,7 @@ static void offer(Route *rt, Peer *to) {
         if (!to->hello || (rt->mask && !(to->subscribed & rt->mask)))
                 return;
         if (!may_signal(rt, to)) {
+                trace(rt, to, MONITOR_DENIED);
                 rt->result.denied++;
                 to->stats.denied++;
                 rt->b->metrics.denied++;
@@ -280,6 +295,8 @@ static void offer(Route *rt, Peer *to) {
         rt->allowed++;
         if (rt->mask)
                 enqueue(rt, to);
+        else
+                trace(rt, to, MONITOR_ALLOWED);
 }
 
 /* ---- candidates per target kind ---- */
@@ -413,6 +430,7 @@ int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *s
                 .sender = sender,
                 .send = send,
                 .result = { .reply_serial = serial },
+                .tracing = monitor_any(b),
         };
         SbFrame f = { .type = SB_MSG_RESULT };
         int e;
@@ -432,6 +450,8 @@ int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *s
 
         f.result = rt.result;
         f.result.error = e;
+        if (rt.tracing)
+                monitor_routed(b, sender, send, &f.result, e, &rt.trace);
         return peer_queue_frame(sender, &f) < 0 ? -PEER_E_DISCONNECT : 0;
 }
 
@@ -574,6 +594,7 @@ void broker_forget_peer(Broker *b, Peer *p) {
 
         broker_unsubscribe(b, p, UINT64_MAX);
         metrics_forget_peer(&b->metrics, p);
+        monitor_forget(b, p);
         list_for_each_entry(m, &p->memberships, peer_link)
                 membership_free(b, m);
 }
