@@ -127,7 +127,8 @@ int main(int argc, char **argv) {
                 log_warning("Restart journal not written: %s; a restart will disconnect clients", strerror(-r));
         log_full(LOG_INFO, SB_MID_READY, "sigbrokerd %s ready, listening on %s", SB_VERSION,
                  b->socket_path ? b->socket_path : "the socket systemd passed");
-        sd_notifyf(0, "READY=1\nSTATUS=0 clients, 0 signals pending\nMAINPID=%d", (int) getpid());
+        sd_notifyf(0, "READY=1\nSTATUS=%u clients, %u signals pending, 0 delivered\nMAINPID=%d", b->n_peers,
+                   b->total_pending, (int) getpid());
 
         r = broker_run(b);
         log_full(LOG_INFO, SB_MID_STOPPED, "sigbrokerd stopping: %u clients connected, %llu signals delivered",
