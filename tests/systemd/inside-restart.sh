@@ -1,0 +1,271 @@
+#!/bin/bash
+# Runs inside tests/lib/private-systemd.sh (see test-restart-systemd.sh):
+# issue 10's acceptance under the real systemd and our units. Clients of an
+# unprivileged user stay connected across
+#   1. `systemctl restart sigbrokerd.service`, with a sender sending while
+#      the service restarts, and
+#   2. `kill -9` of the main process, with Restart=on-failure bringing it
+#      back; the daemon is stopped (SIGSTOP) first, so that a send made
+#      while no daemon runs is certain to wait in its socket,
+# and every signal a sender was told was queued arrives exactly once, in
+# order. The clients (sb-client, run as nobody):
+#   rx    a receiver with window 1 that reads nothing until told, so that
+#         what is sent to it waits in the broker's queue across the restart:
+#         RTMIN+1 (priority 5, distinct payloads) and USR1 (priority 0,
+#         merged while one is pending, so delivered once with the count);
+#   tx    the sender, one connection for the whole test;
+#   idle  $IDLE more connections, each reached afterwards by its client id.
+# Each scenario prints "lost connections: N, lost signals: N, duplicated: N"
+# computed from what the clients saw, and the test fails unless all are 0.
+set -euo pipefail
+here=$(dirname "$(readlink -f "$0")")
+. "$here/../lib/common.sh"
+. "$here/../lib/inside-systemd.sh"
+. "$here/../lib/sb-client.sh"
+SB_TEST_NAME=inside-restart
+
+UNIT=sigbrokerd.service
+USER_NAME=nobody
+RT=35           # RTMIN+1
+USR1=10
+IDLE_SIG=36     # RTMIN+2
+RT_PRIO=5       # above USR1's: every RTMIN+1 comes before the merged USR1
+USR1_PRIO=0
+IDLE=${SB_RESTART_IDLE:-64}
+N_BEFORE=100    # RTMIN+1 sent before the restart
+N_USR1=10       # USR1 sent before, and again after
+N_DURING=60     # RTMIN+1 sent during the restart
+DURING_DELAY_US=20000
+N_AFTER=50      # RTMIN+1 sent after it
+
+# Clients find the system socket on their own, as a user's would.
+unset SIGBROKER_SOCKET XDG_RUNTIME_DIR
+tmp=$(mktemp -d)
+chmod 755 "$tmp"
+cleanup() {
+    local pid
+    # A daemon left stopped by a failure would hold up systemd's exit.
+    pid=$(unit_prop "$UNIT" MainPID 2>/dev/null) || pid=0
+    [[ $pid == 0 ]] || kill -CONT "$pid" 2>/dev/null || true
+    sbc_stop_all
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+sbc_init "$tmp/clients"
+
+# --- clients ------------------------------------------------------------------
+systemctl start sigbrokerd.socket
+sbc_start rx "$USER_NAME"
+sbc_start tx "$USER_NAME"
+sbc_start idle "$USER_NAME"
+# The first connection starts the service.
+sbc_ok rx 30 connect 0 1 $RT $USR1
+rx_id=$(sbc_field id)
+rx_pid=$(sbc_field pid)
+sbc_ok tx 10 connect 0 0
+tx_id=$(sbc_field id)
+sbc_ok idle 30 connect-many 0 "$IDLE" 0 $IDLE_SIG
+mapfile -t idle_ids < <(awk '$1 == "id" { print $3 }' <<<"$SBC_DATA")
+(( ${#idle_ids[@]} == IDLE )) || sb_fail "connect-many gave ${#idle_ids[@]} ids, want $IDLE"
+n_conns=$(( IDLE + 2 ))
+unit_is_active "$UNIT" || sb_fail "$UNIT is not active with clients connected"
+sb_log "connected as $USER_NAME: rx (client $rx_id, pid $rx_pid, window 1), tx (client $tx_id), $IDLE idle clients"
+
+# --- bookkeeping --------------------------------------------------------------
+# $tmp/expected: the RTMIN+1 payloads accepted in this scenario, in send
+# order; usr1_accepted: USR1 sends accepted (queued or merged).
+usr1_accepted=0
+last_seq=0
+
+# record_sends SIGNO: the "res" lines of the last send-many; every send must
+# have been accepted for exactly one receiver.
+record_sends() {
+    local signo=$1 payload q m rest n=0
+    while read -r _ payload q m rest; do
+        [[ $rest == *error=-* ]] || sb_fail "send of $payload failed: $q $m $rest"
+        if (( signo == RT )); then
+            [[ $q == queued=1 && $m == merged=0 ]] || sb_fail "send of $payload: $q $m, want queued=1"
+            echo "$payload" >>"$tmp/expected"
+        else
+            [[ $q$m == queued=1merged=0 || $q$m == queued=0merged=1 ]] ||
+                sb_fail "send of $payload: $q $m, want queued or merged"
+            usr1_accepted=$(( usr1_accepted + 1 ))
+        fi
+        n=$(( n + 1 ))
+    done < <(grep '^res ' <<<"$SBC_DATA")
+    (( n == $(sbc_field sent) )) || sb_fail "send-many printed $n results, said sent=$(sbc_field sent)"
+}
+
+# send_batch SIGNO PRIO PREFIX N: N sends from tx to rx, each answered
+# before the next.
+send_batch() {
+    sbc_ok tx 60 send-many 0 pid "$rx_pid" "$1" "$2" "$3" 0 "$4"
+    record_sends "$1"
+}
+
+# daemon_status: a round trip through tx; sets d_pid, d_clients, d_pending.
+daemon_status() {
+    sbc_ok tx 10 status 0
+    d_pid=$(sbc_field daemon_pid)
+    d_clients=$(sbc_field clients)
+    d_pending=$(sbc_field pending)
+}
+
+answered() {
+    grep -c "^res $1-" "$SBC_DIR/tx.out" || true
+}
+
+# --- one scenario -------------------------------------------------------------
+# scenario NAME HOW: HOW is restart (systemctl restart) or kill (kill -9).
+scenario() {
+    local name=$1 how=$2 old_pid new_pid restarts t0 t1 during_note n_rt want rx_lines kept figures
+    : >"$tmp/expected"
+    usr1_accepted=0
+    old_pid=$(unit_prop "$UNIT" MainPID)
+    restarts=$(unit_prop "$UNIT" NRestarts)
+
+    send_batch $RT $RT_PRIO "$name-before" $N_BEFORE
+    send_batch $USR1 $USR1_PRIO "$name-usr1-before" $N_USR1
+    daemon_status
+    [[ $d_pid == "$old_pid" ]] || sb_fail "tx talks to daemon pid $d_pid, MainPID is $old_pid"
+    (( d_clients == n_conns )) || sb_fail "the daemon counts $d_clients clients, want $n_conns"
+    local pending_before=$d_pending
+
+    t0=$(date +%s%N)
+    case $how in
+    restart)
+        # Sends go on while the service restarts: each is answered by the old
+        # daemon or waits in the socket for the new one.
+        sbc_send tx send-many 0 pid "$rx_pid" $RT $RT_PRIO "$name-during" 0 $N_DURING $DURING_DELAY_US
+        sleep 0.2
+        local a0 a1
+        a0=$(answered "$name-during")
+        systemctl restart "$UNIT" || sb_fail "systemctl restart $UNIT failed"
+        a1=$(answered "$name-during")
+        t1=$(date +%s%N)
+        sbc_wait tx 90
+        [[ $SBC_REPLY == ok* ]] || sb_fail "tx, sending during the restart: $SBC_REPLY"
+        record_sends $RT
+        (( a1 > a0 && a1 < N_DURING )) ||
+            sb_log "note: the restart did not fall within the sends ($a0 answered before it, $a1 after)"
+        during_note="$N_DURING sends during the restart, $a0 answered before it began, $(( N_DURING - a1 )) after it ended"
+        ;;
+    kill)
+        kill -STOP "$old_pid"
+        sbc_send tx send-many 0 pid "$rx_pid" $RT $RT_PRIO "$name-during" 0 $N_DURING
+        sleep 0.5
+        (( $(answered "$name-during") == 0 )) || sb_fail "a send was answered by a stopped daemon"
+        kill -KILL "$old_pid"
+        sb_wait_for 30 "Restart=on-failure to bring $UNIT back" unit_restarted "$UNIT" "$old_pid"
+        t1=$(date +%s%N)
+        (( $(unit_prop "$UNIT" NRestarts) == restarts + 1 )) ||
+            sb_fail "NRestarts went from $restarts to $(unit_prop "$UNIT" NRestarts): not restarted by systemd"
+        sbc_wait tx 90
+        [[ $SBC_REPLY == ok* ]] || sb_fail "tx, sending to a killed daemon: $SBC_REPLY"
+        record_sends $RT
+        during_note="$N_DURING sends made while the daemon was stopped, then killed, answered by its successor"
+        ;;
+    esac
+    new_pid=$(unit_prop "$UNIT" MainPID)
+    [[ $new_pid != "$old_pid" && $new_pid != 0 ]] || sb_fail "$UNIT has no new main process"
+    unit_is_active "$UNIT" || sb_fail "$UNIT is not active after the $how"
+    # READY=1 comes after the restore, and its STATUS= says what was restored.
+    local status
+    status=$(unit_prop "$UNIT" StatusText)
+    [[ $status == "$n_conns clients, "* ]] ||
+        sb_fail "StatusText right after the $how is '$status', want '$n_conns clients, ...'"
+
+    send_batch $RT $RT_PRIO "$name-after" $N_AFTER
+    send_batch $USR1 $USR1_PRIO "$name-usr1-after" $N_USR1
+    daemon_status
+    [[ $d_pid == "$new_pid" ]] || sb_fail "tx talks to daemon pid $d_pid, MainPID is $new_pid"
+    (( d_clients == n_conns )) || sb_fail "after the $how the daemon counts $d_clients clients, want $n_conns"
+    # Nothing was read meanwhile: the queue is what it was, plus the new
+    # RTMIN+1 (the new USR1 merged into the pending one).
+    (( d_pending == pending_before + N_DURING + N_AFTER )) ||
+        sb_fail "after the $how $d_pending signals are pending, want $pending_before + $N_DURING + $N_AFTER"
+
+    # --- what the clients see ------------------------------------------------
+    n_rt=$(wc -l <"$tmp/expected")
+    want=$(( n_rt + 1 ))       # the USR1s arrive as one, with the merged count
+    sbc rx 90 recv 0 "$want" 30000
+    rx_lines=$SBC_DATA
+    local rx_ok=1
+    [[ $SBC_REPLY == ok* || $SBC_REPLY == "err ETIMEDOUT"* ]] || rx_ok=0
+    # Exactly once: nothing more comes.
+    sbc rx 10 quiet 0 500
+    rx_lines+=$'\n'$SBC_DATA
+    [[ $SBC_REPLY == ok* || $SBC_REPLY == "err EEXIST"* ]] || rx_ok=0
+    if (( rx_ok )); then
+        sbc rx 10 status 0
+        [[ $SBC_REPLY == ok* && $(sbc_field daemon_pid) == "$new_pid" ]] || rx_ok=0
+    fi
+
+    sbc tx 30 send-clients 0 $IDLE_SIG 0 "$name" "${idle_ids[@]}"
+    local tx_ok=0 idle_kept=0
+    [[ $SBC_REPLY == ok* && $(sbc_field queued) == "$IDLE" ]] && tx_ok=1
+    sbc idle 60 recv-many 0 "$IDLE" 20000
+    idle_kept=$(awk -v name="$name" -v ids="${idle_ids[*]}" '
+        BEGIN { split(ids, id, " ") }
+        $1 == "sig" { slot = $2; sub(/^payload=/, "", $9); if ($9 == name "-" id[slot + 1]) ok[slot] = 1 }
+        END { n = 0; for (s in ok) n++; print n }' <<<"$SBC_DATA")
+    kept=$(( rx_ok + tx_ok + idle_kept ))
+
+    # Lost, duplicated, out of order: against the accepted sends, in order;
+    # the receiver's sequence numbers go on from the previous scenario's.
+    local accepted delivered lost dup ooo unexpected seq_gaps usr1_deliveries
+    read -r accepted delivered lost dup ooo unexpected seq_gaps usr1_deliveries last_seq < <(
+        awk -v expected="$tmp/expected" -v usr1_acc="$usr1_accepted" -v last_seq="$last_seq" \
+            -v rt="$RT" -v usr1="$USR1" '
+        BEGIN { while ((getline line < expected) > 0) index_of[line] = ++n_exp }
+        $1 != "sig" { next }
+        {
+            for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = substr($i, length(kv[1]) + 2) }
+            if (f["seq"] != last_seq + 1) seq_gaps++
+            last_seq = f["seq"]
+            if (f["signo"] == usr1) {
+                usr1_rec += 1 + f["merged"]; usr1_deliveries++; usr1_seen = 1
+            } else if (f["signo"] == rt) {
+                p = f["payload"]
+                if (!(p in index_of)) { unexpected++; next }
+                if (++seen[p] > 1) { dup++; next }
+                got++
+                # RTMIN+1 in send order, all of them before the USR1 (priority).
+                if (index_of[p] < last_index || usr1_seen) ooo++
+                last_index = index_of[p]
+            } else unexpected++
+        }
+        END {
+            lost = n_exp - got
+            if (usr1_rec < usr1_acc) lost += usr1_acc - usr1_rec
+            if (usr1_rec > usr1_acc) dup += usr1_rec - usr1_acc
+            print n_exp + usr1_acc, got + usr1_rec, lost, dup + 0, ooo + 0, unexpected + 0, seq_gaps + 0,
+                usr1_deliveries + 0, last_seq
+        }' <<<"$rx_lines")
+
+    sb_log "$name ($(case $how in restart) echo "systemctl restart";; kill) echo "kill -9, Restart=on-failure";; esac)," \
+        "pid $old_pid -> $new_pid in $(( (t1 - t0) / 1000000 )) ms): $during_note"
+    sb_log "$name: connections kept $kept/$n_conns; signals accepted $accepted ($n_rt RTMIN+1," \
+        "$usr1_accepted USR1 delivered as $usr1_deliveries), received $delivered"
+    echo "$name: lost connections: $(( n_conns - kept )), lost signals: $lost, duplicated: $dup," \
+        "out of order: $(( ooo + seq_gaps )), unexpected: $unexpected" | tee -a "$tmp/summary" >&2
+    (( kept == n_conns && lost == 0 && dup == 0 && ooo == 0 && seq_gaps == 0 && unexpected == 0 &&
+       usr1_deliveries == 1 )) || sb_fail "$name: the restart guarantee does not hold; rx saw:"$'\n'"$rx_lines"
+}
+
+scenario "clean-restart" restart
+scenario "kill-9" kill
+
+# --- the journal ----------------------------------------------------------------
+journalctl --sync
+restored=$(journalctl -u "$UNIT" -o cat --no-pager | grep -c "^Restored $n_conns clients " || true)
+(( restored == 2 )) || sb_fail "want 2 'Restored $n_conns clients' journal entries, got $restored:" \
+    "$(journalctl -u "$UNIT" -o cat --no-pager | tail -n 20)"
+if journalctl -u "$UNIT" -o cat --no-pager | grep -q "Restart journal"; then
+    sb_fail "the daemon complained about its restart journal: $(journalctl -u "$UNIT" -o cat --no-pager | grep "Restart journal")"
+fi
+
+systemctl stop sigbrokerd.socket "$UNIT"
+sb_log "summary:"
+cat "$tmp/summary" >&2
+sb_log "ok"
