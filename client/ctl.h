@@ -6,10 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "sigbroker.h"
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+static inline void freep(void *p) { free(*(void **) p); }
 
 /* Exit statuses. */
 #define CTL_EXIT_OK 0
