@@ -31,7 +31,8 @@
  *   recv C N TIMEOUT_MS              read N signals, one line each:
  *                                    "sig C signo=S prio=P seq=Q merged=M
  *                                    gap=G from=CLIENTID payload=TEXT"
- *   recv-many C N TIMEOUT_MS         one signal from each of slots C..C+N-1
+ *   recv-many C N TIMEOUT_MS         one signal from each of slots C..C+N-1,
+ *                                    "fail SLOT ERRNAME" for a failed one
  *   quiet C MS                       nothing may arrive for MS ms (what does
  *                                    is printed, and "= err EEXIST extra=K")
  *   status C                         a round trip: the daemon's STATUS answer,
@@ -150,6 +151,14 @@ static int cmd_connect(char **argv, int argc, bool many) {
         else
                 printf("= ok id=%" PRIu64 " pid=%d\n", id, (int) getpid());
         return 0;
+}
+
+static int cmd_connect_one(char **argv, int argc) {
+        return cmd_connect(argv, argc, false);
+}
+
+static int cmd_connect_many(char **argv, int argc) {
+        return cmd_connect(argv, argc, true);
 }
 
 static void print_result(int r, const sigbroker_send_result *res, const char *extra) {
@@ -296,24 +305,43 @@ static int64_t read_signals(long c, uint64_t n, uint64_t deadline) {
         return (int64_t) got;
 }
 
-static int cmd_recv(char **argv, int argc, bool many) {
-        uint64_t n, ms, total = 0;
+static int cmd_recv(char **argv, int argc) {
+        uint64_t n, ms;
+        int64_t got;
         char extra[48];
         long c;
 
-        if (argc != 4 || !slot(argv[1], &c) || !parse_u64(argv[2], &n) || !parse_u64(argv[3], &ms) ||
-            (many && (uint64_t) c + n > SLOTS_MAX))
+        if (argc != 4 || !slot(argv[1], &c) || !parse_u64(argv[2], &n) || !parse_u64(argv[3], &ms))
                 return reply_err(EINVAL, NULL);
-        uint64_t deadline = now_usec() + ms * 1000;
-        for (uint64_t i = 0; i < (many ? n : 1); i++) {
-                int64_t got;
+        got = read_signals(c, n, now_usec() + ms * 1000);
+        if (got < 0)
+                return reply_err((int) got, NULL);
+        if ((uint64_t) got < n) {
+                snprintf(extra, sizeof(extra), "got=%" PRId64, got);
+                return reply_err(ETIMEDOUT, extra);
+        }
+        printf("= ok %" PRIu64 "\n", n);
+        return 0;
+}
 
-                if (!slots[c + (long) i])
-                        return reply_err(ENOTCONN, NULL);
-                got = read_signals(c + (long) i, many ? 1 : n, deadline);
+/* One signal from each slot; a slot whose connection failed is reported
+ * ("fail SLOT ERRNAME") and the others are still read. */
+static int cmd_recv_many(char **argv, int argc) {
+        uint64_t n, ms, total = 0, deadline;
+        char extra[48];
+        long c;
+
+        if (argc != 4 || !parse_slot(argv[1], &c) || !parse_u64(argv[2], &n) || !parse_u64(argv[3], &ms) ||
+            (uint64_t) c + n > SLOTS_MAX)
+                return reply_err(EINVAL, NULL);
+        deadline = now_usec() + ms * 1000;
+        for (long i = c; i < c + (long) n; i++) {
+                int64_t got = slots[i] ? read_signals(i, 1, deadline) : -ENOTCONN;
+
                 if (got < 0)
-                        return reply_err((int) got, NULL);
-                total += (uint64_t) got;
+                        printf("fail %ld %s\n", i, errname((int) got));
+                else
+                        total += (uint64_t) got;
         }
         if (total < n) {
                 snprintf(extra, sizeof(extra), "got=%" PRIu64, total);
@@ -385,7 +413,11 @@ static int run(char **argv, int argc) {
                 const char *name;
                 int (*fn)(char **argv, int argc);
         } commands[] = {
+                { "connect", cmd_connect_one },
+                { "connect-many", cmd_connect_many },
                 { "send", cmd_send },
+                { "recv", cmd_recv },
+                { "recv-many", cmd_recv_many },
                 { "send-many", cmd_send_many },
                 { "send-clients", cmd_send_clients },
                 { "quiet", cmd_quiet },
@@ -393,10 +425,6 @@ static int run(char **argv, int argc) {
                 { "close", cmd_close },
         };
 
-        if (strcmp(argv[0], "connect") == 0 || strcmp(argv[0], "connect-many") == 0)
-                return cmd_connect(argv, argc, argv[0][7] == '-');
-        if (strcmp(argv[0], "recv") == 0 || strcmp(argv[0], "recv-many") == 0)
-                return cmd_recv(argv, argc, argv[0][4] == '-');
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(argv[0], commands[i].name) == 0)
                         return commands[i].fn(argv, argc);
