@@ -2,7 +2,7 @@
 
 /*
  * The daemon's log: structured journal entries (SIGBROKER_* fields and a
- * MESSAGE_ID from catalog/sigbroker.catalog) when the journal is there,
+ * MESSAGE_ID from daemon/sigbroker.catalog) when the journal is there,
  * plain lines on stderr when it is not, or when stderr is a terminal.
  * Only the daemon logs; the protocol module and the client library do not.
  */
