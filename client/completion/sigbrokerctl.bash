@@ -1,0 +1,114 @@
+# bash completion for sigbrokerctl(1)                     -*- shell-script -*-
+#
+# Commands, their options, signal names, and live values from the daemon
+# where it helps: client ids (disconnect, send --client) and named groups
+# (send/listen --group), asked with the same --socket as the command line.
+
+_sigbrokerctl_signals()
+{
+    local n
+    printf '%s\n' HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE \
+        ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM \
+        PROF WINCH IO PWR SYS RTMIN RTMAX
+    for ((n = 1; n <= 15; n++)); do
+        printf 'RTMIN+%d\nRTMAX-%d\n' "$n" "$n"
+    done
+}
+
+# The daemon's answer, with the --socket of the command line if any.
+_sigbrokerctl_query()
+{
+    local socket=() i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            -s | --socket) socket=(--socket "${COMP_WORDS[i + 1]}") ;;
+            --socket=*) socket=("${COMP_WORDS[i]}") ;;
+        esac
+    done
+    "${COMP_WORDS[0]}" "${socket[@]}" --json "$@" 2>/dev/null
+}
+
+_sigbrokerctl_clients()
+{
+    _sigbrokerctl_query clients | grep -o '{"id":[0-9]*' | cut -d: -f2
+}
+
+_sigbrokerctl_groups()
+{
+    _sigbrokerctl_query groups | grep -o '{"name":"[^"]*"' | cut -d'"' -f4
+}
+
+_sigbrokerctl()
+{
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null; then
+        _init_completion || return
+    else
+        cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
+        words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
+    fi
+
+    local commands='send listen monitor clients groups stats status reload disconnect'
+    local global='--socket --json --help --version'
+    local command= i
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            -s | --socket) ((i++)) ;;
+            -*) ;;
+            *) command=${words[i]}; break ;;
+        esac
+    done
+
+    case $prev in
+        -s | --socket)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --payload-file)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        --pid | --pgid | --sid)
+            COMPREPLY=($(compgen -W "$(ps -e -o pid= 2>/dev/null)" -- "$cur"))
+            return ;;
+        --client)
+            COMPREPLY=($(compgen -W "$(_sigbrokerctl_clients)" -- "$cur"))
+            return ;;
+        -g | --group)
+            COMPREPLY=($(compgen -W "$(_sigbrokerctl_groups)" -- "$cur"))
+            return ;;
+        -p | --priority | --payload | -c | --count | -t | --timeout | -w | --window | -d | --delay)
+            return ;;
+    esac
+
+    if [[ -z $command ]]; then
+        if [[ $cur == -* ]]; then
+            COMPREPLY=($(compgen -W "$global" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+        fi
+        return
+    fi
+
+    local options
+    case $command in
+        send) options='--pid --pgid --sid --group --client --broadcast --priority --payload --payload-file' ;;
+        listen) options='--count --timeout --group --window --delay --drop-oldest' ;;
+        monitor) options='--count' ;;
+        stats) options='--openmetrics' ;;
+        *) options= ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$options --json --socket --help" -- "$cur"))
+        return
+    fi
+    case $command in
+        send | listen)
+            COMPREPLY=($(compgen -W "$(_sigbrokerctl_signals)" -- "${cur^^}")) ;;
+        disconnect)
+            COMPREPLY=($(compgen -W "$(_sigbrokerctl_clients)" -- "$cur")) ;;
+    esac
+} &&
+    complete -F _sigbrokerctl sigbrokerctl
+
+# ex: filetype=sh
