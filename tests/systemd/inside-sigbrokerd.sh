@@ -2,12 +2,18 @@
 # Runs inside tests/lib/private-systemd.sh (see test-private-systemd.sh) with
 # sigbrokerd and sigbrokerctl in $SB_BIN: a signal with a payload from root
 # to a listener of another user through the socket-activated daemon, then
-# status, reload, restart and the journal.
+# the service's status text (clients, pending signals), reload, restart and
+# the journal: the start and ready entries by MESSAGE_ID.
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
 . "$here/../lib/inside-systemd.sh"
+. "$here/../lib/sb-client.sh"
 SB_TEST_NAME=inside-sigbrokerd
+
+# daemon/log.h
+SB_MID_STARTED=c93ea2d811d24cc9bbcd1ca6fb567984
+SB_MID_READY=c4a7e4354fb847308ebd266833974aa5
 
 SOCK=/run/sigbroker/sigbroker.sock
 CTL=$SB_BIN/sigbrokerctl
@@ -18,9 +24,11 @@ chmod 755 "$tmp"
 listener=
 cleanup() {
     [[ -z $listener ]] || sb_stop_pid "$listener"
+    sbc_stop_all
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+sbc_init "$tmp/clients"
 
 systemctl start sigbrokerd.socket
 [[ -S $SOCK ]] || sb_fail "$SOCK was not created by sigbrokerd.socket"
@@ -56,8 +64,25 @@ grep -q '"sender_uid": *0[,}]' <<<"$out" || sb_fail "sender_uid is not 0: $out"
 unit_is_active sigbrokerd.service || sb_fail "sigbrokerd.service is not active"
 pid=$(unit_prop sigbrokerd.service MainPID)
 check_sandboxed "$pid"
-grep -q 'Status: "' <<<"$(systemctl status --no-pager sigbrokerd.service)" ||
-    sb_fail "systemctl status shows no Status: line (STATUS= via sd_notify)"
+
+# --- the status text: clients and pending signals ----------------------------
+# A receiver of nobody's with window 1 that reads nothing: of three signals
+# one is in flight, two wait in the broker.
+sbc_start held nobody
+sbc_ok held 20 connect 0 1 36
+held_pid=$(sbc_field pid)
+for i in 1 2 3; do
+    "$CTL" send --pid "$held_pid" --payload "held-$i" RTMIN+2 >/dev/null || sb_fail "send held-$i failed"
+done
+status_counts() {
+    [[ $(unit_prop sigbrokerd.service StatusText) == "$1 clients, $2 signals pending, "* ]]
+}
+# STATUS= is sent every 2 s (half the watchdog interval if shorter).
+if ! ( sb_wait_for 10 "StatusText" status_counts 1 2 ) 2>/dev/null; then
+    sb_fail "StatusText is '$(unit_prop sigbrokerd.service StatusText)', want '1 clients, 2 signals pending, ...'"
+fi
+grep -q 'Status: "1 clients, 2 signals pending, ' <<<"$(systemctl status --no-pager sigbrokerd.service)" ||
+    sb_fail "systemctl status does not show the status text: $(systemctl status --no-pager sigbrokerd.service)"
 
 systemctl reload sigbrokerd.service || sb_fail "systemctl reload failed"
 unit_is_active sigbrokerd.service || sb_fail "sigbrokerd.service is not active after reload"
@@ -66,13 +91,44 @@ unit_is_active sigbrokerd.service || sb_fail "sigbrokerd.service is not active a
 systemctl restart sigbrokerd.service || sb_fail "systemctl restart failed"
 unit_restarted sigbrokerd.service "$pid" || sb_fail "sigbrokerd.service did not come back under a new pid"
 [[ -S $SOCK ]] || sb_fail "restarting the service removed $SOCK"
+# READY=1 comes with the status of what the new instance restored.
+status_counts 1 2 || sb_fail "StatusText after the restart: '$(unit_prop sigbrokerd.service StatusText)'," \
+    "want '1 clients, 2 signals pending, ...'"
+sbc_ok held 20 recv 0 3 10000
+[[ $(sed 's/.* payload=//' <<<"$SBC_DATA" | tr '\n' ' ') == "held-1 held-2 held-3 " ]] ||
+    sb_fail "the held receiver got, after the restart:"$'\n'"$SBC_DATA"
 
 # --- the journal --------------------------------------------------------------
-# TODO once the catalog exists: require the start MESSAGE_ID and SIGBROKER_ fields.
 journalctl --sync
 entries=$(journalctl -u sigbrokerd -o json --no-pager)
 grep -q '"_SYSTEMD_UNIT":"sigbrokerd.service"' <<<"$entries" ||
     sb_fail "no journal entry from the sigbrokerd.service process: $(journalctl -u sigbrokerd --no-pager)"
+# Each of the two instances logged "starting" then "ready", by MESSAGE_ID,
+# as structured entries of its own process with its SYSLOG_IDENTIFIER.
+# (One JSON object per line, fields in no fixed order.)
+field() {
+    sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" <<<"$2"
+}
+sequence=
+while IFS= read -r e; do
+    mid=$(field MESSAGE_ID "$e")
+    case $mid in
+    "$SB_MID_STARTED") what=started ;;
+    "$SB_MID_READY") what=ready ;;
+    *) continue ;;
+    esac
+    [[ $(field SYSLOG_IDENTIFIER "$e") == sigbrokerd && $(field _SYSTEMD_UNIT "$e") == sigbrokerd.service &&
+       $(field PRIORITY "$e") == 6 ]] ||
+        sb_fail "the $what entry lacks SYSLOG_IDENTIFIER=sigbrokerd, _SYSTEMD_UNIT or PRIORITY=6: $e"
+    sequence+="$what:$(field _PID "$e") "
+done <<<"$entries"
+[[ $sequence =~ ^started:([0-9]+)\ ready:([0-9]+)\ started:([0-9]+)\ ready:([0-9]+)\ $ &&
+   ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" && ${BASH_REMATCH[3]} == "${BASH_REMATCH[4]}" &&
+   ${BASH_REMATCH[1]} == "$pid" && ${BASH_REMATCH[3]} == "$(unit_prop sigbrokerd.service MainPID)" ]] ||
+    sb_fail "want started, ready from pid $pid then from its successor; the journal has: ${sequence:-nothing}" \
+        "$(journalctl -u sigbrokerd -o verbose --no-pager | tail -n 60)"
+journal_has -u sigbrokerd MESSAGE_ID=$SB_MID_READY _PID="$(unit_prop sigbrokerd.service MainPID)" ||
+    sb_fail "journalctl finds no MESSAGE_ID=$SB_MID_READY entry of the running daemon"
 
 systemctl stop sigbrokerd.socket
 [[ $(systemctl is-active sigbrokerd.service) == inactive ]] || sb_fail "sigbrokerd.service survived its socket"

@@ -2,17 +2,17 @@
 # test-private-systemd.sh SOCKET_UNIT SERVICE_UNIT
 #
 # sigbrokerd ($SIGBROKERD) under a real, private systemd through our units,
-# driven with sigbrokerctl ($SIGBROKERCTL): see inside-sigbrokerd.sh. Skips
-# until both programs are built.
+# driven with sigbrokerctl ($SIGBROKERCTL) and sb-client ($SB_CLIENT): see
+# inside-sigbrokerd.sh. Skips until these programs are built.
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
 . "$here/../lib/units.sh"
 
 (( $# == 2 )) || { echo "usage: $0 SOCKET_UNIT SERVICE_UNIT" >&2; exit 2; }
-[[ -x ${SIGBROKERD-} && -x ${SIGBROKERCTL-} ]] ||
-    sb_skip "SIGBROKERD and SIGBROKERCTL must name the built sigbrokerd and sigbrokerctl" \
-        "(got '${SIGBROKERD-}' and '${SIGBROKERCTL-}')"
+[[ -x ${SIGBROKERD-} && -x ${SIGBROKERCTL-} && -x ${SB_CLIENT-} ]] ||
+    sb_skip "SIGBROKERD, SIGBROKERCTL and SB_CLIENT must name the built sigbrokerd, sigbrokerctl" \
+        "and sb-client (got '${SIGBROKERD-}', '${SIGBROKERCTL-}' and '${SB_CLIENT-}')"
 
 sb_require_root
 tmp=$(mktemp -d)
@@ -21,6 +21,6 @@ sb_units_install "$tmp/units" /run/sbtest/bin/sigbrokerd "$1" "$2"
 
 rc=0
 "$here/../lib/private-systemd.sh" --timeout 120 --units "$tmp/units" \
-    --bin "$SIGBROKERD" --bin "$SIGBROKERCTL" \
-    "$here/inside-sigbrokerd.sh" || rc=$?
+    --bin "$SIGBROKERD" --bin "$SIGBROKERCTL" --bin "$SB_CLIENT" \
+    env SB_CLIENT=/run/sbtest/bin/sb-client "$here/inside-sigbrokerd.sh" || rc=$?
 exit $rc
