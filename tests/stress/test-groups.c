@@ -33,7 +33,7 @@ static long connection_bound_kib(unsigned max_groups) {
 #define SLACK_KIB 1024
 
 /* Request number k (0-based): even ones SUBSCRIBE, odd ones JOIN. */
-static void make_request(uint64_t k, char name[static 16], SbFrame *ret) {
+static void make_request(uint64_t k, char name[static 24], SbFrame *ret) {
         uint64_t serial = FIRST_SERIAL + k;
 
         if (k % 2 == 0) {
@@ -42,7 +42,7 @@ static void make_request(uint64_t k, char name[static 16], SbFrame *ret) {
                                                   .flags = (k / 2) % 3 == 0 ? SB_SUBSCRIBE_DROP_OLDEST : 0 } };
                 return;
         }
-        snprintf(name, 16, "g-%llu", (unsigned long long) (k / 2));
+        snprintf(name, 24, "g-%llu", (unsigned long long) (k / 2));
         *ret = (SbFrame) { .type = SB_MSG_JOIN, .serial = serial, .name = { .name = name, .len = strlen(name) } };
 }
 
@@ -132,7 +132,7 @@ static void join_flood(const char *label, const char *config, unsigned max_group
                 ssize_t n;
 
                 while (next < n_requests) {
-                        char name[16];
+                        char name[24];
                         SbFrame f;
                         make_request(next, name, &f);
                         if (!pack_frame(out, 64 * 1024, &out_len, &f))
