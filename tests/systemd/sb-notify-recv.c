@@ -1,15 +1,21 @@
 /* sb-notify-recv: a stand-in for systemd's notification socket, for tests.
  *
- *   sb-notify-recv [--creds] [--count N] [--timeout SEC] PATH
+ *   sb-notify-recv [--creds] [--timestamps] [--connect-on-ready SOCKET]
+ *                  [--count N] [--timeout SEC] PATH
  *
  * Binds an AF_UNIX SOCK_DGRAM socket at PATH with SO_PASSCRED and prints the
  * KEY=VALUE lines of every datagram (as sd_notify() sends them) to stdout,
  * followed by an empty line, flushed after each datagram. Received fds
  * (FDSTORE=1) are closed and counted in a line _FDS=N; with --creds the
- * sender's credentials are printed as _PID=, _UID=, _GID= lines. A test
- * starts it, waits for PATH to exist and passes NOTIFY_SOCKET=PATH to the
- * daemon. Exits 0 after N datagrams (--count), 1 when --timeout expires
- * first, 2 on usage or system errors. */
+ * sender's credentials are printed as _PID=, _UID=, _GID= lines; with
+ * --timestamps the CLOCK_MONOTONIC time of its arrival as _MONOTONIC_USEC=.
+ * With --connect-on-ready, a datagram with a line READY=1 makes it connect
+ * an AF_UNIX SOCK_SEQPACKET socket to SOCKET at once, before it prints the
+ * datagram, and print _CONNECT=ok (or the errno name): a daemon must accept
+ * connections by the time it says it is ready. A test starts it, waits for
+ * PATH to exist and passes NOTIFY_SOCKET=PATH to the daemon. Exits 0 after
+ * N datagrams (--count), 1 when --timeout expires first, 2 on usage or
+ * system errors. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -48,7 +54,46 @@ static int notify_bind(const char *path) {
 }
 
 /* Prints one datagram; returns 0, or -errno when recvmsg fails. */
-static int notify_print_one(int fd, bool creds) {
+/* Connects to a SOCK_SEQPACKET socket and hangs up: 0 or -errno. */
+static int try_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r = 0;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+static bool has_line(const char *text, const char *line) {
+        size_t n = strlen(line);
+
+        for (const char *p = text; (p = strstr(p, line)); p += n)
+                if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+                        return true;
+        return false;
+}
+
+static long long now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+typedef struct Options {
+        bool creds;
+        bool timestamps;
+        const char *connect_on_ready;
+} Options;
+
+static int notify_print_one(int fd, const Options *o) {
         char buf[NOTIFY_MAX + 1];
         union {
                 struct cmsghdr align;
@@ -61,11 +106,14 @@ static int notify_print_one(int fd, bool creds) {
         };
         struct ucred *uc = NULL;
         size_t nfds = 0;
+        long long received;
+        int connected = 1;      /* 1: not tried */
         ssize_t n;
 
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
         if (n < 0)
                 return -errno;
+        received = now_usec();
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
                 if (c->cmsg_level != SOL_SOCKET)
                         continue;
@@ -83,13 +131,19 @@ static int notify_print_one(int fd, bool creds) {
         }
 
         buf[n] = '\0';
+        if (o->connect_on_ready && has_line(buf, "READY=1"))
+                connected = try_connect(o->connect_on_ready);
         /* sd_notify() separates assignments by newlines, without a final one. */
         fputs(buf, stdout);
         if (n > 0 && buf[n - 1] != '\n')
                 putchar('\n');
         if (nfds > 0)
                 printf("_FDS=%zu\n", nfds);
-        if (creds && uc)
+        if (connected <= 0)
+                printf("_CONNECT=%s\n", connected == 0 ? "ok" : strerrorname_np(-connected) ?: "error");
+        if (o->timestamps)
+                printf("_MONOTONIC_USEC=%lld\n", received);
+        if (o->creds && uc)
                 printf("_PID=%d\n_UID=%u\n_GID=%u\n", (int) uc->pid, uc->uid, uc->gid);
         if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
                 printf("_TRUNCATED=1\n");
@@ -99,19 +153,20 @@ static int notify_print_one(int fd, bool creds) {
 }
 
 static long long now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+        return now_usec() / 1000;
 }
 
 static void usage(FILE *f) {
-        fputs("usage: sb-notify-recv [--creds] [--count N] [--timeout SEC] PATH\n", f);
+        fputs("usage: sb-notify-recv [--creds] [--timestamps] [--connect-on-ready SOCKET] [--count N]\n"
+              "                      [--timeout SEC] PATH\n",
+              f);
 }
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "creds",   no_argument,       NULL, 'c' },
+                { "timestamps", no_argument,    NULL, 'T' },
+                { "connect-on-ready", required_argument, NULL, 'C' },
                 { "count",   required_argument, NULL, 'n' },
                 { "timeout", required_argument, NULL, 't' },
                 { "help",    no_argument,       NULL, 'h' },
@@ -119,14 +174,20 @@ int main(int argc, char **argv) {
         };
         long count = -1;
         double timeout = -1;
-        bool creds = false;
+        Options o = {};
         long long deadline = -1;
         int opt, fd;
 
         while ((opt = getopt_long(argc, argv, "", options, NULL)) >= 0) {
                 switch (opt) {
                 case 'c':
-                        creds = true;
+                        o.creds = true;
+                        break;
+                case 'T':
+                        o.timestamps = true;
+                        break;
+                case 'C':
+                        o.connect_on_ready = optarg;
                         break;
                 case 'n':
                         count = strtol(optarg, NULL, 10);
@@ -176,7 +237,7 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "sb-notify-recv: timed out after %ld datagram(s)\n", got);
                         return 1;
                 }
-                r = notify_print_one(fd, creds);
+                r = notify_print_one(fd, &o);
                 if (r < 0) {
                         fprintf(stderr, "sb-notify-recv: recvmsg: %s\n", strerror(-r));
                         return 2;
