@@ -353,7 +353,7 @@ static size_t show_sets(const Json *sets, const char *kind, const char *key) {
                 for (size_t j = 0; j < json_length(members); j++)
                         member_row(j == 0 ? label : "", j == 0 ? kind : "", json_at(members, j));
                 if (size > json_length(members))
-                        printf("%-20s %-13s %6s (%llu more not shown: other users' clients)\n", "", "", "",
+                        printf("%-20s %-13s (%llu more: other users' clients, not shown)\n", "", "",
                                (unsigned long long) (size - json_length(members)));
         }
         return json_length(sets);
