@@ -194,6 +194,7 @@ START_TEST(test_clients_killed_mid_stream) {
         long rss_start, rss_after;
         int fds_start, fds_after;
         unsigned killed = 0, exited_early = 0;
+        long long pending, max_pending = 0;
         TestDaemon d;
         char *text;
 
@@ -224,6 +225,14 @@ START_TEST(test_clients_killed_mid_stream) {
                  * moments: some before they connected, most in mid-burst
                  * with replies and deliveries queued for them. */
                 sleep_ms(rand_r(&seed) % 40);
+                if (r % 4 == 0) {
+                        /* What the daemon holds for them at that moment. */
+                        text = query_text(d.socket, SIGBROKER_QUERY_STATUS);
+                        pending = json_number(text, NULL, "pending");
+                        free(text);
+                        if (pending > max_pending)
+                                max_pending = pending;
+                }
                 for (unsigned k = 0; k < per_round; k++) {
                         int status;
                         sleep_ms(rand_r(&seed) % 6);
@@ -247,7 +256,9 @@ START_TEST(test_clients_killed_mid_stream) {
                      killed, rounds, pr->connected, exited_early, pr->sends, json_number(text, "\"global\"", "sent"),
                      json_number(text, "\"global\"", "delivered"), json_number(text, "\"global\"", "refused"));
         free(text);
+        stress_print("killed: up to %lld signals were pending for them when the kills began", max_pending);
         ck_assert_uint_eq(exited_early, 0);
+        ck_assert_int_gt(max_pending, 0);
         ck_assert_uint_gt(pr->connected, rounds * per_round / 2);
         ck_assert_uint_gt(pr->sends, 0);
 
