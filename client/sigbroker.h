@@ -106,8 +106,10 @@ typedef int (*sigbroker_handler_t)(sigbroker *sb, const sigbroker_info *info, vo
 typedef void (*sigbroker_result_handler_t)(sigbroker *sb, uint64_t serial, int error,
                                            const sigbroker_send_result *result, void *userdata);
 
-/* Called by sigbroker_monitor() for each routed signal, with one JSON
- * object (not NUL-terminated). Non-zero stops the monitor. */
+/* Called by sigbroker_monitor() for each event, one JSON object (not
+ * NUL-terminated): first {"type":"start",...} once the daemon streams, then
+ * {"type":"signal",...} for each routed send (sigbrokerctl(1) describes
+ * the fields). Non-zero stops the monitor. */
 typedef int (*sigbroker_monitor_handler_t)(sigbroker *sb, const char *json, size_t len, void *userdata);
 
 /* Connecting. path NULL: $SIGBROKER_SOCKET, else (not root) an existing
