@@ -25,8 +25,10 @@
  * signal (at most 64), 100 B per joined group, and a reply backlog of at
  * most about 250 KiB; the one asking also has a query answer in flight
  * now and then (about 400 B per client connected). */
+#define BYTES_PER_GROUP 100
+
 static long connection_bound_kib(unsigned max_groups) {
-        return 2 + 4 + ((long) max_groups * 100 + 1023) / 1024 + 250 + 1;
+        return 2 + 4 + ((long) max_groups * BYTES_PER_GROUP + 1023) / 1024 + 250 + 1;
 }
 /* Packet buffers first touched under load, libevent, glibc's top pad:
  * see test-flood.c. */
@@ -221,8 +223,8 @@ static void join_flood(const char *label, const char *config, unsigned max_group
                      rss_before, rss_peak, rss_peak - rss_before, rss_after, rss_after - rss_before, bound_kib,
                      connection_bound_kib(max_groups), n_granted, connection_bound_kib(0), SLACK_KIB);
         if (n_granted >= 4096)
-                stress_print("%s: %.0f B of RSS per joined group (sigbrokerd(8) says about 100)", label,
-                             (double) (rss_peak - rss_before) * 1024 / n_granted);
+                stress_print("%s: %.0f B of RSS per joined group (sigbrokerd(8) says about %d)", label,
+                             (double) (rss_peak - rss_before) * 1024 / n_granted, BYTES_PER_GROUP);
         stress_print("%s: broker fds before %d, after %d; groups held at the end of the flood %d, after it %d", label,
                      fds_before, fds_after, groups, 0);
         ck_assert_int_eq(fds_after, fds_before);
