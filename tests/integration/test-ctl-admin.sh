@@ -160,4 +160,15 @@ words=$(complete_words send --group "" | sort | tr '\n' ' ')
 words=$(complete_words listen rtmin+1)
 grep -qx "RTMIN+12" <<<"$words" || sb_fail "completion of signal names: $words"
 [[ $(complete_words sta) == $'stats\nstatus' ]] || sb_fail "completion of commands: $(complete_words sta)"
+# 6. Members of the admin group may monitor too: make sbtest1's group it.
+printf '[admin]\ngroup = %s\n' "$(id -gn $USER1)" >"$dir/none.conf"
+ctl reload >/dev/null || sb_fail "reload failed"
+as_user1 --json monitor --count 1 >"$dir/admin.json" 2>"$dir/admin.err" &
+admin_mon=$!
+pids+=($admin_mon)
+sb_wait_for 10 "the admin group's monitor" ready "$dir/admin.err"
+ctl send --group green RTMIN+1 >/dev/null
+wait $admin_mon || sb_fail "the admin group's monitor exited $?: $(cat "$dir/admin.err")"
+grep -q '"type":"signal".*"target":{"kind":"group","name":"green"}' "$dir/admin.json" ||
+    sb_fail "the admin group's monitor saw no event: $(cat "$dir/admin.json")"
 sb_log "ok"

@@ -19,6 +19,9 @@ MID_READY=c4a7e4354fb847308ebd266833974aa5
 MID_STOPPED=15e288b532114ff1be82a5eaf83f10c3
 MID_DENIED=641733f1291e46fd92ef2966b10a379b
 MID_OVERFLOW=024dbdf980f84f7085b71c0657b4b40b
+MID_RELOADED=66008dc3351049cebed17bfee709d457
+MID_RELOAD_FAILED=a06c61f437fb4df0b0dbb3532c68dc12
+MID_UID_LIMIT=f1566e816222492ebd8f6b378f006c41
 
 if [[ ${1-} != --inside ]]; then
     sb_require_root
@@ -30,6 +33,7 @@ if [[ ${1-} != --inside ]]; then
 fi
 
 # Inside the namespace, journald up. /run is private here: keep to /tmp.
+# Also checked: reload and failed reload, a per-uid limit hit.
 dir=$(mktemp -d /tmp/sbjournal-XXXXXX)
 chmod 755 "$dir"
 sock=$dir/sock
@@ -56,13 +60,15 @@ has_field() {
 }
 ready() { grep -qx ready "$1"; }
 
-"$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" --max-queue 1 2>"$dir/daemon.log" &
+conf=$dir/sigbroker.conf
+printf '[limits]\nmax-queue = 1\n' >"$conf"
+"$SIGBROKERD" --socket "$sock" --config "$conf" 2>"$dir/daemon.log" &
 daemon=$!
 pids+=("$daemon")
 sb_wait_for 10 "the daemon's socket" test -S "$sock"
 
 # A root receiver that takes nothing for a while: one signal in flight
-# (window 1), one in the queue (--max-queue 1), the next refused.
+# (window 1), one in the queue (max-queue 1), the next refused.
 "$SIGBROKERCTL" --socket "$sock" listen --window 1 --delay 60 RTMIN+1 USR2 >"$dir/l.out" 2>"$dir/l.err" &
 listener=$!
 pids+=("$listener")
@@ -101,9 +107,42 @@ has_field "$refused" _PID "$daemon" refused
 
 one_entry $MID_STARTED "the daemon starting" >/dev/null
 one_entry $MID_READY "the daemon ready" >/dev/null
+
+# Reloaded, with a per-uid limit that sbtest1 then hits sending to its own
+# listener: one delivery in flight, one pending (charged to its uid), the
+# third refused by the uid's limit rather than by the roomy queue.
+printf '[limits]\nmax-queue = 8\nmax-pending-per-uid = 1\n' >"$conf"
+"$SIGBROKERCTL" --socket "$sock" reload >/dev/null || sb_fail "reload failed"
+setpriv --reuid=$USER1 --regid="$(id -g $USER1)" --clear-groups -- \
+    "$SIGBROKERCTL" --socket "$sock" listen --window 1 --delay 60 RTMIN+2 >"$dir/l1.out" 2>"$dir/l1.err" &
+listener1=$!
+pids+=("$listener1")
+sb_wait_for 10 "$USER1's listener" ready "$dir/l1.err"
+for i in 1 2 3; do
+    rc=0
+    setpriv --reuid=$USER1 --regid="$(id -g $USER1)" --clear-groups -- \
+        "$SIGBROKERCTL" --socket "$sock" send --pid "$listener1" RTMIN+2 >/dev/null 2>"$dir/u.err" || rc=$?
+    [[ $i -lt 3 && $rc -eq 0 || $i -eq 3 && $rc -eq 1 ]] ||
+        sb_fail "send $i of $USER1 to itself exited $rc: $(cat "$dir/u.err")"
+done
+# A bad file is refused and says where.
+printf '[limits]\nmax-queue = lots\n' >"$conf"
+rc=0
+"$SIGBROKERCTL" --socket "$sock" reload >/dev/null 2>"$dir/reload.err" || rc=$?
+[[ $rc -eq 1 ]] || sb_fail "a bad config was reloaded (exit $rc)"
+journalctl --sync
+entry=$(one_entry $MID_RELOADED "the reload")
+has_field "$entry" SIGBROKER_CONFIG "$conf" reload
+entry=$(one_entry $MID_RELOAD_FAILED "the failed reload")
+has_field "$entry" SIGBROKER_CONFIG "$conf" "failed reload"
+grep -q "sigbroker.conf:2" <<<"$entry" || sb_fail "the failed reload does not name the line: $entry"
+entry=$(one_entry $MID_UID_LIMIT "the per-uid limit")
+has_field "$entry" SIGBROKER_SENDER_UID "$uid1" "per-uid limit"
+has_field "$entry" SIGBROKER_SIGNO 36 "per-uid limit"
 [[ ! -s $dir/daemon.log ]] || sb_fail "the daemon wrote to stderr with a journal up: $(cat "$dir/daemon.log")"
 
 sb_stop_pid "$listener"
+sb_stop_pid "$listener1"
 sb_stop_pid "$daemon"
 journalctl --sync
 one_entry $MID_STOPPED "the daemon stopping" >/dev/null
