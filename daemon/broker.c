@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "util.h"
 
 #define SECOND_NS UINT64_C(1000000000)
+#define TRIM_THRESHOLD (1u << 20)
 
 /* The config's limits with the command-line overrides on top; the result
  * must still be consistent (a payload limit over a byte limit is not). */
@@ -91,6 +93,12 @@ static void on_signal(evutil_socket_t signo, short what, void *userdata) {
 static void on_tick(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
+        /* After a burst has drained, give the memory back to the system
+         * rather than keep the high-water mark for good. */
+        if (b->total_pending == 0 && b->peak_bytes > TRIM_THRESHOLD) {
+                malloc_trim(0);
+                b->peak_bytes = 0;
+        }
         sd_notify(0, "WATCHDOG=1");
         notify_status(b);
 }
@@ -197,6 +205,7 @@ Broker *broker_free(Broker *b) {
         hashtable_destroy(&b->peers_by_pid);
         hashtable_destroy(&b->users);
         hashtable_destroy(&b->groups);
+        hashtable_destroy(&b->memberships);
         config_free(b->config);
         state_free(b);
         free(b->rxbuf);

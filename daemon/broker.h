@@ -45,6 +45,7 @@ typedef struct Group {
 } Group;
 
 typedef struct Membership {
+        HashNode node;                  /* Broker.memberships, by membership_key() */
         List group_link;
         List peer_link;
         Group *group;
@@ -72,6 +73,7 @@ struct Broker {
         HashTable peers_by_pid;
         HashTable users;
         HashTable groups;
+        HashTable memberships;          /* Membership.node: is this peer in that group? */
         List subscribers[SB_SIGNO_MAX + 1];
         uint32_t n_peers;
         uint32_t n_groups;
@@ -85,6 +87,7 @@ struct Broker {
         bool stopping;                  /* exiting: connections stay in the fd store */
         uint32_t total_pending;
         uint64_t total_bytes;
+        uint64_t peak_bytes;            /* high-water mark of total_bytes since the last trim */
         uint64_t started_realtime_ns, started_monotonic_ns;
         Metrics metrics;
 

@@ -4,6 +4,8 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "util.h"
 
 #define ACCEPT_BATCH 64
+#define ACCEPT_FDS_PER_CLIENT 3
 #define SOCKET_DIR_SYSTEM "/run/sigbroker"
 
 static int socket_address(const char *path, struct sockaddr_un *ret) {
@@ -180,12 +183,29 @@ static void on_resume_accept(evutil_socket_t fd, short what, void *userdata) {
         event_add(b->listen_event, NULL);
 }
 
+/* A client takes three fds when it is accepted: its socket, its pidfd,
+ * and /proc/PID/status for a moment. Accept only when all three are there;
+ * otherwise it would be let in without its pidfd or without CAP_KILL read.
+ * Single-threaded, so what dup() found free stays free. */
+static bool have_fds_for_client(int lfd) {
+        int spare[ACCEPT_FDS_PER_CLIENT], n = 0;
+
+        while (n < ACCEPT_FDS_PER_CLIENT && (spare[n] = fcntl(lfd, F_DUPFD_CLOEXEC, 3)) >= 0)
+                n++;
+        for (int i = 0; i < n; i++)
+                close(spare[i]);
+        if (n == ACCEPT_FDS_PER_CLIENT)
+                return true;
+        errno = EMFILE;
+        return false;
+}
+
 static void on_accept(evutil_socket_t lfd, short what, void *userdata) {
         Broker *b = userdata;
 
         for (int i = 0; i < ACCEPT_BATCH; i++) {
                 Peer *p;
-                int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = have_fds_for_client(lfd) ? accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC) : -1;
                 if (fd < 0) {
                         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                                 /* Out of fds: pause accepting instead of spinning on a

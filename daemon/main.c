@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include "broker.h"
@@ -90,6 +91,18 @@ static int parse_args(int argc, char **argv, BrokerOptions *o) {
         return 1;
 }
 
+/* Every client costs two fds (socket, pidfd). The soft limit is often
+ * 1024, which would cap the broker near 500 clients; take the hard one.
+ * Under the unit, LimitNOFILE= sets both. */
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
 int main(int argc, char **argv) {
         BrokerOptions options = { .max_queue = -1, .max_payload = -1 };
         _cleanup_free_ char *error = NULL;
@@ -100,6 +113,7 @@ int main(int argc, char **argv) {
         if (r <= 0)
                 return r < 0 ? 2 : 0;
         log_setup();
+        raise_nofile_limit();
         /* Writes to a vanished client must fail with EPIPE, not kill us. */
         signal(SIGPIPE, SIG_IGN);
 

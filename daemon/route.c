@@ -55,6 +55,8 @@ static void charge(Broker *b, Pending *pe) {
         u->bytes += cost;
         b->total_pending++;
         b->total_bytes += cost;
+        if (b->total_bytes > b->peak_bytes)
+                b->peak_bytes = b->total_bytes;
 }
 
 void broker_uncharge(Broker *b, Pending *pe) {
@@ -507,12 +509,20 @@ void broker_unsubscribe(Broker *b, Peer *p, uint64_t mask) {
 
 /* ---- named groups ---- */
 
-static Membership *membership_find(Peer *p, const char *name, size_t len) {
-        Membership *m;
+/* One hash lookup, not a walk of the peer's memberships: a client may
+ * hold up to 65536 of them and ask about them as often as it likes. */
+static uint64_t membership_key(const Peer *p, const char *name, size_t len) {
+        return hash_string(name, len) ^ (p->id * UINT64_C(0x9e3779b97f4a7c15));
+}
 
-        list_for_each_entry(m, &p->memberships, peer_link)
-                if (strlen(m->group->name) == len && memcmp(m->group->name, name, len) == 0)
+static Membership *membership_find(Peer *p, const char *name, size_t len) {
+        Broker *b = p->broker;
+
+        for (HashNode *n = hashtable_first(&b->memberships, membership_key(p, name, len)); n; n = hashtable_next(n)) {
+                Membership *m = container_of(n, Membership, node);
+                if (m->peer == p && strlen(m->group->name) == len && memcmp(m->group->name, name, len) == 0)
                         return m;
+        }
         return NULL;
 }
 
@@ -537,6 +547,7 @@ static Group *group_get(Broker *b, const char *name, size_t len) {
 static void membership_free(Broker *b, Membership *m) {
         Group *g = m->group;
 
+        hashtable_remove(&b->memberships, &m->node);
         list_unlink(&m->group_link);
         list_unlink(&m->peer_link);
         m->peer->n_memberships--;
@@ -560,6 +571,10 @@ int broker_join(Broker *b, Peer *p, const char *name, size_t len) {
                 return -ENOSPC;
         g = group_get(b, name, len);
         m = g ? calloc(1, sizeof(*m)) : NULL;
+        if (m && hashtable_insert(&b->memberships, &m->node, membership_key(p, name, len)) < 0) {
+                free(m);
+                m = NULL;
+        }
         if (!m) {
                 if (g && g->n_members == 0) {
                         hashtable_remove(&b->groups, &g->node);

@@ -25,7 +25,7 @@
  * signal (at most 64), 100 B per joined group, and a reply backlog of at
  * most about 250 KiB; the one asking also has a query answer in flight
  * now and then (about 400 B per client connected). */
-#define BYTES_PER_GROUP 100
+#define BYTES_PER_GROUP 256
 
 static long connection_bound_kib(unsigned max_groups) {
         return 2 + 4 + ((long) max_groups * BYTES_PER_GROUP + 1023) / 1024 + 250 + 1;
