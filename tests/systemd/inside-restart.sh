@@ -8,7 +8,13 @@
 #      back; the daemon is stopped (SIGSTOP) first, so that a send made
 #      while no daemon runs is certain to wait in its socket,
 # and every signal a sender was told was queued arrives exactly once, in
-# order. The clients (sb-client, run as nobody):
+# order. Those two run by default; with arguments NAME:HOW, only those:
+#   kill-9-mid-write:midwrite
+#      kill -9 the instant a delivery has been written to the receiver's
+#      socket, before the daemon goes on (strace holds it at the exit of
+#      that send(2)): the crash point where the journal does not yet say
+#      the delivery was made.
+# The clients (sb-client, run as nobody):
 #   rx    a receiver with window 1 that reads nothing until told, so that
 #         what is sent to it waits in the broker's queue across the restart:
 #         RTMIN+1 (priority 5, distinct payloads) and USR1 (priority 0,
@@ -122,9 +128,27 @@ problem() {
     problems+=("$*")
 }
 
-# scenario NAME HOW: HOW is restart (systemctl restart) or kill (kill -9).
+# tracing_stopped PID: the process is held by its tracer (state t).
+tracing_stopped() {
+    [[ $(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null) == t ]]
+}
+traced() {
+    [[ $(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null) != 0 ]]
+}
+
+# await_systemd_restart OLD_PID RESTARTS: Restart=on-failure brings the
+# service back under a new pid.
+await_systemd_restart() {
+    sb_wait_for 30 "Restart=on-failure to bring $UNIT back" unit_restarted "$UNIT" "$1"
+    (( $(unit_prop "$UNIT" NRestarts) == $2 + 1 )) ||
+        sb_fail "NRestarts went from $2 to $(unit_prop "$UNIT" NRestarts): not restarted by systemd"
+}
+
+# scenario NAME HOW: HOW is restart (systemctl restart), kill (kill -9) or
+# midwrite (kill -9 right after a write to the receiver).
 scenario() {
-    local name=$1 how=$2 problems=() old_pid new_pid restarts t0 t1 during_note n_rt want rx_lines kept figures
+    local name=$1 how=$2 problems=() old_pid new_pid restarts t0 t1 during_note n_rt want rx_lines= kept
+    local n_during=$N_DURING n_read=0
     : >"$tmp/expected"
     usr1_accepted=0
     old_pid=$(unit_prop "$UNIT" MainPID)
@@ -138,6 +162,10 @@ scenario() {
     local pending_before=$d_pending
 
     t0=$(date +%s%N)
+    case $how in
+    restart|kill|midwrite) ;;
+    *) sb_fail "unknown scenario kind '$how'" ;;
+    esac
     case $how in
     restart)
         # Sends go on while the service restarts: each is answered by the old
@@ -162,14 +190,38 @@ scenario() {
         sleep 0.5
         (( $(answered "$name-during") == 0 )) || sb_fail "a send was answered by a stopped daemon"
         kill -KILL "$old_pid"
-        sb_wait_for 30 "Restart=on-failure to bring $UNIT back" unit_restarted "$UNIT" "$old_pid"
+        await_systemd_restart "$old_pid" "$restarts"
         t1=$(date +%s%N)
-        (( $(unit_prop "$UNIT" NRestarts) == restarts + 1 )) ||
-            sb_fail "NRestarts went from $restarts to $(unit_prop "$UNIT" NRestarts): not restarted by systemd"
         sbc_wait tx 90
         [[ $SBC_REPLY == ok* ]] || sb_fail "tx, sending to a killed daemon: $SBC_REPLY"
         record_sends $RT
         during_note="$N_DURING sends made while the daemon was stopped, then killed, answered by its successor"
+        ;;
+    midwrite)
+        # The receiver takes two signals: its credit for the first lets the
+        # daemon write the second, the daemon's first send(2) since strace
+        # attached, and strace holds it at that call's exit; the receiver has
+        # it already when the daemon dies.
+        n_during=0
+        strace -qq -p "$old_pid" -e trace=sendto -e inject=sendto:delay_exit=30s:when=1 \
+            -o "$tmp/strace.log" &
+        local strace_pid=$!
+        sb_wait_for 10 "strace to attach to $old_pid" traced "$old_pid"
+        sbc rx 20 recv 0 2 10000
+        [[ $SBC_REPLY == ok* ]] || sb_fail "rx, reading two signals before the crash: $SBC_REPLY"
+        rx_lines=$SBC_DATA
+        n_read=2
+        sb_wait_for 10 "the daemon to be held after its send(2)" tracing_stopped "$old_pid"
+        kill -KILL "$old_pid"
+        # A traced process's death goes to its tracer first: only once strace
+        # is gone does systemd see it. SIGKILL: strace does not expect its
+        # delayed tracee to die (no user-space code runs after the kill
+        # either way).
+        kill -KILL "$strace_pid"
+        wait "$strace_pid" 2>/dev/null || true
+        await_systemd_restart "$old_pid" "$restarts"
+        t1=$(date +%s%N)
+        during_note="killed as its send(2) of a delivery returned: $(head -n 1 "$tmp/strace.log" | cut -c1-60)..."
         ;;
     esac
     new_pid=$(unit_prop "$UNIT" MainPID)
@@ -186,16 +238,16 @@ scenario() {
     daemon_status
     [[ $d_pid == "$new_pid" ]] || problem "tx talks to daemon pid $d_pid, MainPID is $new_pid"
     (( d_clients == n_conns )) || problem "after the $how the daemon counts $d_clients clients, want $n_conns"
-    # Nothing was read meanwhile: the queue is what it was, plus the new
-    # RTMIN+1 (the new USR1 merged into the pending one).
-    (( d_pending == pending_before + N_DURING + N_AFTER )) ||
-        problem "after the $how $d_pending signals are pending, want $pending_before + $N_DURING + $N_AFTER"
+    # What the receiver did not read is still queued, plus the new RTMIN+1
+    # (the new USR1 merged into the pending one).
+    (( d_pending == pending_before - n_read + n_during + N_AFTER )) ||
+        problem "after the $how $d_pending signals are pending, want $pending_before - $n_read + $n_during + $N_AFTER"
 
     # --- what the clients see ------------------------------------------------
     n_rt=$(wc -l <"$tmp/expected")
-    want=$(( n_rt + 1 ))       # the USR1s arrive as one, with the merged count
+    want=$(( n_rt + 1 - n_read ))       # the USR1s arrive as one, with the merged count
     sbc rx 90 recv 0 "$want" 30000
-    rx_lines=$SBC_DATA
+    rx_lines+=${rx_lines:+$'\n'}$SBC_DATA
     local rx_ok=1
     [[ $SBC_REPLY == ok* || $SBC_REPLY == "err ETIMEDOUT"* ]] || rx_ok=0
     # Exactly once: nothing more comes.
@@ -251,7 +303,13 @@ scenario() {
                 usr1_deliveries + 0, last_seq
         }' <<<"$rx_lines")
 
-    sb_log "$name ($(case $how in restart) echo "systemctl restart";; kill) echo "kill -9, Restart=on-failure";; esac)," \
+    local what
+    case $how in
+    restart) what="systemctl restart" ;;
+    kill) what="kill -9, Restart=on-failure" ;;
+    midwrite) what="kill -9 after a write, Restart=on-failure" ;;
+    esac
+    sb_log "$name ($what," \
         "pid $old_pid -> $new_pid in $(( (t1 - t0) / 1000000 )) ms): $during_note"
     sb_log "$name: connections kept $kept/$n_conns; signals accepted $accepted ($n_rt RTMIN+1," \
         "$usr1_accepted USR1 delivered as $usr1_deliveries), received $delivered"
@@ -263,13 +321,17 @@ scenario() {
     (( ${#problems[@]} == 0 )) || sb_fail "$name: ${#problems[@]} problem(s), see above"
 }
 
-scenario "clean-restart" restart
-scenario "kill-9" kill
+scenarios=("$@")
+(( ${#scenarios[@]} > 0 )) || scenarios=(clean-restart:restart kill-9:kill)
+for s in "${scenarios[@]}"; do
+    scenario "${s%%:*}" "${s#*:}"
+done
 
 # --- the journal ----------------------------------------------------------------
 journalctl --sync
 restored=$(journalctl -u "$UNIT" -o cat --no-pager | grep -c "^Restored $n_conns clients " || true)
-(( restored == 2 )) || sb_fail "want 2 'Restored $n_conns clients' journal entries, got $restored:" \
+(( restored == ${#scenarios[@]} )) ||
+    sb_fail "want ${#scenarios[@]} 'Restored $n_conns clients' journal entries, got $restored:" \
     "$(journalctl -u "$UNIT" -o cat --no-pager | tail -n 20)"
 if journalctl -u "$UNIT" -o cat --no-pager | grep -q "Restart journal"; then
     sb_fail "the daemon complained about its restart journal: $(journalctl -u "$UNIT" -o cat --no-pager | grep "Restart journal")"
