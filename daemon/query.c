@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "json.h"
 #include "monitor.h"
+#include "state.h"
 #include "query.h"
 #include "sb-build.h"
 #include "user.h"
@@ -271,6 +272,7 @@ static int monitor(Broker *b, Peer *p, uint64_t serial) {
                 return send_error(p, serial, EBUSY);   /* one stream per connection */
         if (monitor_start(b, p, serial) < 0)
                 return send_error(p, serial, ENOMEM);
+        state_log_monitor(b, p);
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "monitor.h"
 #include "state.h"
 #include "user.h"
 #include "util.h"
@@ -44,6 +45,7 @@ typedef enum RecordType {
         R_GAP,
         R_ACK,
         R_PEER_STATE,
+        R_MONITOR,
         _R_MAX,
 } RecordType;
 
@@ -313,6 +315,11 @@ void state_log_gap(Broker *b, const Peer *p, uint32_t signo) {
         append(b, R_GAP, &r, sizeof(r));
 }
 
+void state_log_monitor(Broker *b, const Peer *p) {
+        RecPeer r = { .id = p->id, .mask = p->monitor_serial };
+        append(b, R_MONITOR, &r, sizeof(r));
+}
+
 void state_log_ack(Broker *b, const Peer *p, uint32_t count) {
         RecPeer r = { .id = p->id, .value = count };
         append(b, R_ACK, &r, sizeof(r));
@@ -349,6 +356,10 @@ static void snapshot_peer(Broker *b, StateJournal *j, const Peer *p) {
         if (p->lost)
                 memcpy(st.lost, p->lost, sizeof(st.lost));
         append_to(b, j, R_PEER_STATE, &st, sizeof(st), NULL, 0);
+        if (p->monitor) {
+                r = (RecPeer) { .id = p->id, .mask = p->monitor_serial };
+                append_to(b, j, R_MONITOR, &r, sizeof(r), NULL, 0);
+        }
         snapshot_queue(b, j, p, &p->queue);
         snapshot_queue(b, j, p, &p->held);
 }
@@ -581,6 +592,11 @@ static void replay_peer_record(Replay *rp, RecordType type, const RecPeer *r) {
                 break;
         case R_ACK:
                 p->in_flight -= MIN(p->in_flight, r->value);
+                break;
+        case R_MONITOR:
+                /* The stream goes on; its new start event tells the client
+                 * that events from the restart on are all there. */
+                (void) monitor_start(rp->b, p, r->mask);
                 break;
         default:
                 break;

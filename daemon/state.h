@@ -83,3 +83,4 @@ void state_log_drop(Broker *b, const Peer *p, const Pending *pe);
 void state_log_deliver(Broker *b, const Peer *p, const Pending *pe);
 void state_log_gap(Broker *b, const Peer *p, uint32_t signo);
 void state_log_ack(Broker *b, const Peer *p, uint32_t count);
+void state_log_monitor(Broker *b, const Peer *p);

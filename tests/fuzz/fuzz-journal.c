@@ -70,8 +70,8 @@ static char *summarize(Broker *b) {
 
         list_for_each_entry(p, &b->peers, link) {
                 Membership *m;
-                fprintf(f, "peer %llu hello=%d window=%u sub=%llx drop=%llx blocked=%llx in_flight=%u seq=%llu",
-                        (unsigned long long) p->id, p->hello, p->window, (unsigned long long) p->subscribed,
+                fprintf(f, "peer %llu monitor=%d hello=%d window=%u sub=%llx drop=%llx blocked=%llx in_flight=%u seq=%llu",
+                        (unsigned long long) p->id, p->monitor, p->hello, p->window, (unsigned long long) p->subscribed,
                         (unsigned long long) p->drop_oldest, (unsigned long long) p->blocked, p->in_flight,
                         (unsigned long long) p->seq);
                 for (uint32_t s = 0; p->lost && s <= SB_SIGNO_MAX; s++)

@@ -162,6 +162,20 @@ static void fake_stop(FakeSystemd *s) {
         ck_assert_int_eq(system(cmd), 0);
 }
 
+/* Skip monitor events until one contains what. */
+static void monitor_expect(int fd, const char *what) {
+        static uint8_t buf[SB_PACKET_MAX];
+        SbFrame f;
+
+        for (int i = 0; i < 100; i++) {
+                ck_assert_int_eq(raw_expect(fd, SB_MSG_DATA, buf, sizeof(buf), &f, 5000), 0);
+                ck_assert_int_eq(f.data.error, 0);
+                if (memmem(f.data.data, f.data.data_len, what, strlen(what)))
+                        return;
+        }
+        ck_abort_msg("no monitor event with %s", what);
+}
+
 static int send_to(sigbroker *tx, pid_t pid, int signo, int prio, const char *payload, sigbroker_send_result *res) {
         sigbroker_target t = { .kind = SIGBROKER_TARGET_PID, .id = (uint64_t) pid };
         return sigbroker_send(tx, &t, signo, prio, payload, strlen(payload), res);
@@ -176,8 +190,21 @@ static void expect(sigbroker *rx, int signo, const char *payload, uint32_t merge
         ck_assert_mem_eq(info.payload, payload, info.payload_len);
 }
 
+/* A raw monitor connection, whose DATA stream outlives restarts. */
+static int monitor_connect(const char *path) {
+        SbFrame q = { .type = SB_MSG_QUERY, .serial = 2, .query = { .kind = SB_QUERY_MONITOR } };
+        int fd = raw_connect(path);
+
+        ck_assert_int_ge(fd, 0);
+        raw_hello(fd, 0, NULL);
+        raw_send_frame(fd, &q);
+        monitor_expect(fd, "\"type\":\"start\"");
+        return fd;
+}
+
 static void check_restart(int signo) {
         FakeSystemd s;
+        int mon;
         sigbroker *rx = NULL, *tx = NULL;
         sigbroker_send_result res;
         sigbroker_info info;
@@ -185,6 +212,7 @@ static void check_restart(int signo) {
         char payload[16];
 
         fake_start(&s);
+        mon = monitor_connect(s.socket);
         ck_assert_int_eq(sigbroker_connect_with(s.socket, 1, &rx), 0);
         ck_assert_int_eq(sigbroker_subscribe(rx, UINT64_MAX, 0), 0);
         ck_assert_int_eq(sigbroker_join(rx, "workers"), 0);
@@ -214,6 +242,9 @@ static void check_restart(int signo) {
 
         ck_assert_int_eq(send_to(tx, getpid(), RTMIN + 2, 0, "after", &res), 0);
         expect(rx, RTMIN + 2, "after", 0);
+        /* The monitor's stream goes on: a new start event, then this send. */
+        monitor_expect(mon, "\"type\":\"start\"");
+        monitor_expect(mon, "\"signo\":36");
         {
                 sigbroker_target t = { .kind = SIGBROKER_TARGET_GROUP, .group = "workers" };
                 ck_assert_int_eq(sigbroker_send(tx, &t, RTMIN + 3, 0, "grp", 3, &res), 0);
@@ -230,6 +261,7 @@ static void check_restart(int signo) {
 
         sigbroker_close(rx);
         sigbroker_close(tx);
+        close(mon);
         fake_stop(&s);
 }
 
