@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +91,35 @@ static void on_signal(evutil_socket_t signo, short what, void *userdata) {
         event_base_loopbreak(b->base);
 }
 
+/* A burst's suppressed count, logged once the burst is over. */
+static void log_suppressed(Broker *b) {
+        static const struct {
+                size_t offset;
+                const char *what;
+        } limits[] = {
+                { offsetof(Broker, rl_denied), "denial" },
+                { offsetof(Broker, rl_overflow), "queue overflow" },
+                { offsetof(Broker, rl_violation), "protocol violation" },
+                { offsetof(Broker, rl_uid_limit), "per-uid limit" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+                unsigned n = ratelimit_take_suppressed((RateLimit *) ((char *) b + limits[i].offset));
+                char f_sup[48];
+                const char *fields[] = { f_sup, NULL };
+
+                if (n == 0)
+                        continue;
+                snprintf(f_sup, sizeof(f_sup), "SIGBROKER_SUPPRESSED=%u", n);
+                log_fields(LOG_NOTICE, SB_MID_SUPPRESSED, fields, "%u more %s messages were suppressed", n,
+                           limits[i].what);
+        }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
+        log_suppressed(b);
         /* After a burst has drained, give the memory back to the system
          * rather than keep the high-water mark for good. */
         if (b->total_pending == 0 && b->peak_bytes > TRIM_THRESHOLD) {

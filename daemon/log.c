@@ -68,6 +68,15 @@ void log_fields(int priority, const char *message_id, const char *const *fields,
                 log_to_stderr(priority, message);
 }
 
+unsigned ratelimit_take_suppressed(RateLimit *rl) {
+        unsigned n = rl->suppressed;
+
+        if (n == 0 || now_ns(CLOCK_MONOTONIC) - rl->begin_ns < rl->interval_ns)
+                return 0;
+        rl->suppressed = 0;
+        return n;
+}
+
 bool ratelimit_test(RateLimit *rl, unsigned *ret_suppressed) {
         uint64_t now = now_ns(CLOCK_MONOTONIC);
 

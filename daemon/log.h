@@ -54,3 +54,8 @@ typedef struct RateLimit {
 /* True if this event may be logged; *ret_suppressed gets the count of
  * events suppressed before it (to be mentioned in its entry). */
 bool ratelimit_test(RateLimit *rl, unsigned *ret_suppressed);
+
+/* Events suppressed in a window that has ended with no event after it to
+ * carry the count: take the count (and reset it). Called periodically, so
+ * that the end of a burst is reported too. */
+unsigned ratelimit_take_suppressed(RateLimit *rl);
