@@ -371,7 +371,7 @@ static bool om_metadata(OmCheck *c, const char *line) {
                         "counter family %s must be named without _total", name);
                 f = &c->families[c->n_families++];
                 snprintf(f->name, sizeof(f->name), "%s", name);
-                snprintf(f->type, sizeof(f->type), "%s", rest);
+                snprintf(f->type, sizeof(f->type), "%.15s", rest);     /* a known type: short */
                 c->current = f;
                 c->hist_labels[0] = '\0';
                 c->have_inf = false;
@@ -393,6 +393,7 @@ static bool om_metadata(OmCheck *c, const char *line) {
                 return true;
         }
         REQUIRE(c, false, "unknown metadata %.60s", kind);
+        return false;
 }
 
 /* {name="value",...}: names valid and not repeated, values escaped as the

@@ -215,7 +215,7 @@ static int cmd_send_many(char **argv, int argc) {
                 return reply_err(EINVAL, NULL);
         for (uint64_t i = first; i < first + n; i++) {
                 sigbroker_send_result res = {};
-                char extra[64];
+                char extra[192];
                 int r;
 
                 if (delay > 0 && i > first)
