@@ -126,7 +126,8 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata) {
                 malloc_trim(0);
                 b->peak_bytes = 0;
         }
-        sd_notify(0, "WATCHDOG=1");
+        if (b->watchdog_enabled)
+                sd_notify(0, "WATCHDOG=1");
         notify_status(b);
 }
 
@@ -153,7 +154,8 @@ static int setup_events(Broker *b) {
 
         /* One timer does the watchdog and the status line, at half the
          * watchdog interval if there is one. */
-        if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec / 2 < 2000000) {
+        b->watchdog_enabled = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+        if (b->watchdog_enabled && watchdog_usec / 2 < 2000000) {
                 tick.tv_sec = (time_t) (watchdog_usec / 2 / 1000000);
                 tick.tv_usec = (suseconds_t) (watchdog_usec / 2 % 1000000);
         }

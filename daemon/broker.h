@@ -84,6 +84,7 @@ struct Broker {
         StateJournal *journal;          /* restart journal, under systemd (state.c) */
         StateRestore *restore;          /* fds from the store, until restored */
         bool journaling;
+        bool watchdog_enabled;
         bool stopping;                  /* exiting: connections stay in the fd store */
         uint32_t total_pending;
         uint64_t total_bytes;

@@ -366,8 +366,7 @@ static void snapshot_peer(Broker *b, StateJournal *j, const Peer *p) {
 
 /* Write the whole state into a journal of the next generation, hand it to
  * the store, and drop the old one. */
-static int compact(Broker *b) {
-        uint64_t generation = b->journal ? b->journal->generation + 1 : 1;
+static int compact(Broker *b, uint64_t generation) {
         StateJournal *j = NULL;
         Peer *p;
         int r;
@@ -398,7 +397,7 @@ void state_maybe_compact(Broker *b) {
         StateJournal *j = b->journal;
 
         if (j && header(j)->used > JOURNAL_COMPACT_MIN && header(j)->used > 4 * j->snapshot_size)
-                (void) compact(b);
+                (void) compact(b, j->generation + 1);
 }
 
 int state_journal_open(Broker *b) {
@@ -741,10 +740,10 @@ int state_restore(Broker *b) {
         if (b->n_peers > 0)
                 log_info("Restored %u clients and %u pending signals from the restart journal", b->n_peers,
                          b->total_pending);
+        /* The new journal goes into the store before the old one leaves it,
+         * under the next generation's name: there is no instant without a
+         * journal, and removing the old name cannot touch the new one. */
+        r = b->journaling ? compact(b, generation + 1) : 0;
         restore_done(&rp);
-        if (b->journal && generation >= b->journal->generation) {
-                /* Continue numbering past what the store had. */
-                b->journal->generation = generation;
-        }
-        return b->journaling ? compact(b) : 0;
+        return r;
 }

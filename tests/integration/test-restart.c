@@ -137,6 +137,14 @@ static void fake_start(FakeSystemd *s) {
         spawn(s);
 }
 
+static int count_journals(const FakeSystemd *s) {
+        int n = 0;
+
+        for (int i = 0; i < s->n_store; i++)
+                n += strncmp(s->store[i].name, "state-", 6) == 0;
+        return n;
+}
+
 static void fake_restart(FakeSystemd *s, int signo) {
         int status;
 
@@ -147,6 +155,11 @@ static void fake_restart(FakeSystemd *s, int signo) {
                 ck_assert_int_eq(WEXITSTATUS(status), 0);
         drain_notify(s);
         spawn(s);
+        /* Exactly one journal in the store: the new one, which must not
+         * have been removed along with the old one it replaced. */
+        usleep(100000);
+        drain_notify(s);
+        ck_assert_int_eq(count_journals(s), 1);
 }
 
 static void fake_stop(FakeSystemd *s) {
