@@ -7,8 +7,11 @@
  * it is consumed (returned by sigbroker_wait() or passed to a handler), or
  * as soon as it is held back because its signal is blocked, so that held
  * signals never use up the window. Credits are sent in one ACK when half
- * the window is owed, when no delivery is left locally whose credit is
- * still out, before waiting for input, and at the end of each dispatch.
+ * the window is owed, before waiting for input, at the end of each
+ * dispatch, and otherwise with the next packet we write: an ACK of its own
+ * for each signal consumed would cost a packet, and a daemon wakeup, per
+ * signal (a request/answer exchange would pay twice the packets). Until
+ * then at most half the window is owed: the daemon can write the rest.
  *
  * sigbroker_wait() takes deliveries straight from the packet just read,
  * without a copy. Deliveries read while something else was being read for
@@ -32,9 +35,7 @@ void sb_entry_credit(sigbroker *sb, Entry *e) {
 void sb_ack_maybe(sigbroker *sb) {
         uint32_t threshold = sb->window / 2 > 0 ? sb->window / 2 : 1;
 
-        if (sb->ack_pending == 0)
-                return;
-        if (sb->ack_pending >= threshold || (sb->queue.n_unacked == 0 && sb->rpos == sb->rlen))
+        if (sb->ack_pending >= threshold)
                 (void) sb_write(sb);
 }
 
@@ -79,7 +80,7 @@ static int take_from_packet(sigbroker *sb, sigbroker_info *ret_info) {
 }
 
 _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info) {
-        uint64_t deadline;
+        uint64_t deadline = 0;  /* read the clock only if we wait: not once per signal */
         Entry *e;
         int r;
 
@@ -89,7 +90,6 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                 return -EBUSY;
 
         release_current(sb);
-        deadline = sb_deadline(timeout_usec);
         for (;;) {
                 /* What the queue holds came before anything in the packet. */
                 e = first_unblocked(sb);
@@ -114,6 +114,8 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                         return r;
                 if (sb_output_pending(sb))
                         (void) sb_write(sb);
+                if (deadline == 0)
+                        deadline = sb_deadline(timeout_usec);
                 r = sb_poll(sb, deadline);
                 if (r == 0)
                         return -EAGAIN;
