@@ -210,7 +210,12 @@ int sb_poll(sigbroker *sb, uint64_t deadline) {
 
 /* Answers come in request order: each must name the oldest request still
  * waiting. last: this answer completes it (DATA may come in chunks). */
+/* Returns 0 for the answer expected next, 1 for one already had (a daemon
+ * restarted from its journal may write again what it wrote just before it
+ * died: skip it), or a protocol error. */
 static int take_answer(sigbroker *sb, uint64_t serial, bool last) {
+        if (serial < sb->reply_next)
+                return 1;
         if (serial != sb->reply_next || serial >= sb->serial_next)
                 return protocol_error(sb);
         if (last)
@@ -270,8 +275,8 @@ static int on_async_result(sigbroker *sb, uint64_t serial, const SbResult *res) 
 static int on_result(sigbroker *sb, const SbResult *res) {
         int r = take_answer(sb, res->reply_serial, true);
 
-        if (r < 0)
-                return r;
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (res->reply_serial != sb->sync_serial)
                 return on_async_result(sb, res->reply_serial, res);
         if (sb->sync.type != SB_MSG_RESULT)
@@ -285,8 +290,8 @@ static int on_result(sigbroker *sb, const SbResult *res) {
 static int on_reply(sigbroker *sb, const SbReply *reply) {
         int r = take_answer(sb, reply->reply_serial, true);
 
-        if (r < 0)
-                return r;
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (reply->reply_serial != sb->sync_serial || sb->sync.type != SB_MSG_REPLY)
                 return protocol_error(sb);
         sb->sync.error = sb_errno_from_wire(reply->error);
@@ -318,8 +323,8 @@ static int on_data(sigbroker *sb, const SbData *d) {
         SyncReply *s = &sb->sync;
         int r = take_answer(sb, d->reply_serial, last);
 
-        if (r < 0)
-                return r;
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (d->reply_serial == sb->monitor_serial)
                 return on_monitor_data(sb, d, last);
         if (d->reply_serial != sb->sync_serial || s->type != SB_MSG_DATA)
@@ -395,11 +400,26 @@ static int queue_info(sigbroker *sb, const sigbroker_info *info) {
         return 0;
 }
 
+/* Sequence numbers count up by one per delivery or gap. One we have seen
+ * is a repeat by a daemon restarted from its journal, which wrote it just
+ * before it died: the signal was had once already, so only its window
+ * credit is given back. */
+bool sb_seen_before(sigbroker *sb, uint64_t seq) {
+        if (seq > sb->last_seq) {
+                sb->last_seq = seq;
+                return false;
+        }
+        sb->ack_pending++;
+        return true;
+}
+
 static int on_deliver(sigbroker *sb, const SbDeliver *d) {
         sigbroker_info info;
 
         if (!sb_deliver_is_valid(d))
                 return protocol_error(sb);
+        if (sb_seen_before(sb, d->seq))
+                return 0;
         sb_info_from_deliver(d, &info);
         return queue_info(sb, &info);
 }
@@ -409,11 +429,15 @@ static int on_gap(sigbroker *sb, const SbGap *g) {
 
         if (g->signo < 1 || g->signo > SB_SIGNO_MAX)
                 return protocol_error(sb);
+        if (sb_seen_before(sb, g->seq))
+                return 0;
         sb_info_from_gap(g, &info);
         return queue_info(sb, &info);
 }
 
 static int on_welcome(sigbroker *sb, const SbWelcome *w) {
+        if (!sb->handshake && w->client_id == sb->client_id)
+                return 0;       /* written again by a restarted daemon */
         if (!sb->handshake || sb->sync.type != SB_MSG_WELCOME)
                 return protocol_error(sb);
         sb->handshake = false;

@@ -123,6 +123,7 @@ struct sigbroker {
         size_t ack_offset;      /* SIZE_MAX: none in wbuf */
         uint32_t ack_written;   /* the count in that frame */
         uint32_t ack_pending;   /* consumed deliveries not yet in an ACK */
+        uint64_t last_seq;      /* highest delivery or gap sequence number seen */
 
         /* Input: the last packet read; its frames before rpos are taken. */
         uint8_t *rbuf;          /* SB_PACKET_MAX */
@@ -143,6 +144,10 @@ struct sigbroker {
 /* connection.c */
 uint64_t sb_now_usec(void);
 uint64_t sb_deadline(int64_t timeout_usec);
+/* A delivery or gap with this sequence number was had before (a daemon
+ * restarted from its journal repeats what it wrote just before it died):
+ * credit it back and skip it. */
+bool sb_seen_before(sigbroker *sb, uint64_t seq);
 void sb_fail(sigbroker *sb, int error);
 int sb_append(sigbroker *sb, SbFrame *frame);
 int sb_write(sigbroker *sb);

@@ -64,12 +64,16 @@ static int take_from_packet(sigbroker *sb, sigbroker_info *ret_info) {
 
         while (sb_next_frame(sb, &f) > 0) {
                 if (f.type == SB_MSG_DELIVER && sb_deliver_is_valid(&f.deliver) &&
-                    !is_blocked(sb, (int) f.deliver.signo))
+                    !is_blocked(sb, (int) f.deliver.signo)) {
+                        if (sb_seen_before(sb, f.deliver.seq))
+                                continue;
                         sb_info_from_deliver(&f.deliver, ret_info);
-                else if (f.type == SB_MSG_GAP && f.gap.signo >= 1 && f.gap.signo <= SB_SIGNO_MAX &&
-                         !is_blocked(sb, (int) f.gap.signo))
+                } else if (f.type == SB_MSG_GAP && f.gap.signo >= 1 && f.gap.signo <= SB_SIGNO_MAX &&
+                           !is_blocked(sb, (int) f.gap.signo)) {
+                        if (sb_seen_before(sb, f.gap.seq))
+                                continue;
                         sb_info_from_gap(&f.gap, ret_info);
-                else {
+                } else {
                         (void) sb_process_frame(sb, &f);
                         continue;
                 }

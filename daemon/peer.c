@@ -256,9 +256,7 @@ void peer_mark_dirty(Peer *p) {
                 list_link_tail(&p->broker->dirty, &p->dirty_link);
 }
 
-int peer_queue_frame(Peer *p, const SbFrame *f) {
-        size_t n = sb_frame_size(f);
-
+static int reserve_output(Peer *p, size_t n) {
         if (p->out_len + n > p->out_cap) {
                 uint32_t cap = p->out_cap ? p->out_cap : 4096;
                 uint8_t *out;
@@ -270,8 +268,30 @@ int peer_queue_frame(Peer *p, const SbFrame *f) {
                 p->out = out;
                 p->out_cap = cap;
         }
+        return 0;
+}
+
+int peer_queue_frame(Peer *p, const SbFrame *f) {
+        size_t n = sb_frame_size(f);
+        int r = reserve_output(p, n);
+
+        if (r < 0)
+                return r;
         if (sb_frame_encode(f, p->out + p->out_len, n) < 0)
                 return -EINVAL;
+        /* Journaled as well: a reply owed must be written after a restart. */
+        state_log_output(p->broker, p, p->out + p->out_len, n);
+        p->out_len += (uint32_t) n;
+        peer_mark_dirty(p);
+        return 0;
+}
+
+int peer_restore_output(Peer *p, const void *data, size_t n) {
+        int r = reserve_output(p, n);
+
+        if (r < 0)
+                return r;
+        memcpy(p->out + p->out_len, data, n);
         p->out_len += (uint32_t) n;
         peer_mark_dirty(p);
         return 0;
@@ -295,7 +315,8 @@ static size_t take_control(Peer *p, uint8_t *buf, size_t size) {
         return at - p->out_head;
 }
 
-static void consume_control(Peer *p, size_t n) {
+void peer_consume_output(Peer *p, size_t n) {
+        n = MIN(n, (size_t) (p->out_len - p->out_head));
         p->out_head += (uint32_t) n;
         if (p->out_head == p->out_len) {
                 /* Drained: give the memory back, idle peers should hold none. */
@@ -389,7 +410,9 @@ static void unwind_packet(Peer *p, uint32_t n_popped, const uint32_t gaps[]) {
 static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t n_popped, const uint32_t gaps[]) {
         Broker *b = p->broker;
 
-        consume_control(p, n_control);
+        peer_consume_output(p, n_control);
+        if (n_control > 0)
+                state_log_output_written(b, p, n_control);
         p->in_flight += n_frames;
         p->seq += n_frames;
         metrics_written(&b->metrics, p, b->in_packet, n_popped, n_frames);

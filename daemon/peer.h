@@ -96,6 +96,10 @@ Peer *peer_free(Peer *p);
  * soft limit is enforced by not reading. Returns -ENOMEM or 0. */
 int peer_queue_frame(Peer *p, const SbFrame *f);
 
+/* Control output as the restart journal has it: bytes owed, bytes written. */
+int peer_restore_output(Peer *p, const void *data, size_t n);
+void peer_consume_output(Peer *p, size_t n);
+
 /* Write as much as the socket, the window and the packet size allow. */
 int peer_flush(Peer *p);
 

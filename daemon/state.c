@@ -46,6 +46,8 @@ typedef enum RecordType {
         R_ACK,
         R_PEER_STATE,
         R_MONITOR,
+        R_OUTPUT,                       /* control frames owed to a client */
+        R_OUTPUT_WRITTEN,               /* ... and how many bytes of them were written */
         _R_MAX,
 } RecordType;
 
@@ -320,6 +322,18 @@ void state_log_monitor(Broker *b, const Peer *p) {
         append(b, R_MONITOR, &r, sizeof(r));
 }
 
+void state_log_output(Broker *b, const Peer *p, const void *data, size_t len) {
+        uint64_t id = p->id;
+
+        if (b->journal)
+                append_to(b, b->journal, R_OUTPUT, &id, sizeof(id), data, len);
+}
+
+void state_log_output_written(Broker *b, const Peer *p, size_t len) {
+        RecPeer r = { .id = p->id, .mask = len };
+        append(b, R_OUTPUT_WRITTEN, &r, sizeof(r));
+}
+
 void state_log_ack(Broker *b, const Peer *p, uint32_t count) {
         RecPeer r = { .id = p->id, .value = count };
         append(b, R_ACK, &r, sizeof(r));
@@ -360,6 +374,8 @@ static void snapshot_peer(Broker *b, StateJournal *j, const Peer *p) {
                 r = (RecPeer) { .id = p->id, .mask = p->monitor_serial };
                 append_to(b, j, R_MONITOR, &r, sizeof(r), NULL, 0);
         }
+        if (p->out_len > p->out_head)
+                append_to(b, j, R_OUTPUT, &p->id, sizeof(p->id), p->out + p->out_head, p->out_len - p->out_head);
         snapshot_queue(b, j, p, &p->queue);
         snapshot_queue(b, j, p, &p->held);
 }
@@ -592,10 +608,13 @@ static void replay_peer_record(Replay *rp, RecordType type, const RecPeer *r) {
         case R_ACK:
                 p->in_flight -= MIN(p->in_flight, r->value);
                 break;
+        case R_OUTPUT_WRITTEN:
+                peer_consume_output(p, r->mask);
+                break;
         case R_MONITOR:
-                /* The stream goes on; its new start event tells the client
-                 * that events from the restart on are all there. */
-                (void) monitor_start(rp->b, p, r->mask);
+                /* Started once the replay is over (monitor_start() writes an
+                 * event, which must not land among the replayed output). */
+                p->monitor_serial = r->mask;
                 break;
         default:
                 break;
@@ -627,6 +646,16 @@ static void replay_record(Replay *rp, const RecordHeader *h, const uint8_t *body
                                 else
                                         (void) broker_leave(rp->b, p, n->name, n->len);
                         }
+                }
+                return;
+        case R_OUTPUT:
+                if (h->len >= sizeof(uint64_t)) {
+                        uint64_t id;
+                        Peer *p;
+                        memcpy(&id, body, sizeof(id));
+                        p = replay_peer(rp, id);
+                        if (p)
+                                (void) peer_restore_output(p, body + sizeof(id), h->len - sizeof(id));
                 }
                 return;
         case R_PEER_STATE:
@@ -736,6 +765,10 @@ int state_restore(Broker *b) {
                 /* Entries replayed into the main queue that are blocked move to
                  * the held queue when they reach its top, as they always do. */
                 peer_mark_dirty(p);
+                /* A monitor's stream goes on; its new start event tells the
+                 * client that events from the restart on are all there. */
+                if (p->monitor_serial && !p->monitor)
+                        (void) monitor_start(b, p, p->monitor_serial);
         }
         if (b->n_peers > 0)
                 log_info("Restored %u clients and %u pending signals from the restart journal", b->n_peers,

@@ -84,3 +84,5 @@ void state_log_deliver(Broker *b, const Peer *p, const Pending *pe);
 void state_log_gap(Broker *b, const Peer *p, uint32_t signo);
 void state_log_ack(Broker *b, const Peer *p, uint32_t count);
 void state_log_monitor(Broker *b, const Peer *p);
+void state_log_output(Broker *b, const Peer *p, const void *data, size_t len);
+void state_log_output_written(Broker *b, const Peer *p, size_t len);

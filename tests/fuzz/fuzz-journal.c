@@ -70,8 +70,8 @@ static char *summarize(Broker *b) {
 
         list_for_each_entry(p, &b->peers, link) {
                 Membership *m;
-                fprintf(f, "peer %llu monitor=%d hello=%d window=%u sub=%llx drop=%llx blocked=%llx in_flight=%u seq=%llu",
-                        (unsigned long long) p->id, p->monitor, p->hello, p->window, (unsigned long long) p->subscribed,
+                fprintf(f, "peer %llu monitor=%llu hello=%d window=%u sub=%llx drop=%llx blocked=%llx in_flight=%u seq=%llu",
+                        (unsigned long long) p->id, (unsigned long long) p->monitor_serial, p->hello, p->window, (unsigned long long) p->subscribed,
                         (unsigned long long) p->drop_oldest, (unsigned long long) p->blocked, p->in_flight,
                         (unsigned long long) p->seq);
                 for (uint32_t s = 0; p->lost && s <= SB_SIGNO_MAX; s++)
@@ -80,6 +80,12 @@ static char *summarize(Broker *b) {
                 list_for_each_entry(m, &p->memberships, peer_link)
                         fprintf(f, " group=%s", m->group->name);
                 summarize_queue(f, p);
+                /* A restored monitor's stream gets a new start event: its
+                 * output legitimately differs. */
+                if (!p->monitor) {
+                        fprintf(f, " output=%u:", p->out_len - p->out_head);
+                        fwrite(p->out + p->out_head, 1, p->out_len - p->out_head, f);
+                }
                 fputc('\n', f);
         }
         fprintf(f, "pending=%u bytes=%llu\n", b->total_pending, (unsigned long long) b->total_bytes);

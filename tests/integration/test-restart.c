@@ -288,6 +288,49 @@ START_TEST(test_crash_keeps_clients_and_signals) {
 }
 END_TEST
 
+/* A client that does not read its replies makes the daemon hold them; a
+ * crash must not lose one, nor write one twice. */
+START_TEST(test_replies_owed_survive_a_crash) {
+        static uint8_t buf[SB_PACKET_MAX];
+        FakeSystemd s;
+        uint64_t serial = 1, next = 2;
+        int fd, sndbuf = 1 << 20;
+
+        fake_start(&s);
+        fd = raw_connect(s.socket);
+        raw_hello(fd, 0, NULL);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        /* Sends nobody receives (ESRCH), 500 to a packet, without reading
+         * a single result, until the daemon stops taking more. */
+        for (int packets = 0; packets < 200; packets++) {
+                size_t len = 0;
+                for (int i = 0; i < 500; i++) {
+                        SbFrame f = { .type = SB_MSG_SEND, .serial = ++serial,
+                                      .send = { .signo = 10, .target_kind = SB_TARGET_PID, .target = 4194305 } };
+                        len += (size_t) sb_frame_encode(&f, buf + len, sizeof(buf) - len);
+                }
+                if (send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                        serial -= 500;
+                        break;
+                }
+        }
+        usleep(200000);
+        fake_restart(&s, SIGKILL);
+
+        /* Every send gets exactly one result, in order. */
+        while (next <= serial) {
+                SbFrame f;
+                ck_assert_int_eq(raw_expect(fd, SB_MSG_RESULT, buf, sizeof(buf), &f, 5000), 0);
+                ck_assert_uint_eq(f.result.reply_serial, next);
+                ck_assert_int_eq(f.result.error, ESRCH);
+                next++;
+        }
+        printf("restart: %llu sends, each answered once across a kill -9\n", (unsigned long long) (serial - 1));
+        close(fd);
+        fake_stop(&s);
+}
+END_TEST
+
 START_TEST(test_disconnected_client_leaves_the_store) {
         FakeSystemd s;
         sigbroker *c = NULL;
@@ -312,6 +355,7 @@ static Suite *suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_clean_restart_keeps_clients_and_signals);
         tcase_add_test(tc, test_crash_keeps_clients_and_signals);
+        tcase_add_test(tc, test_replies_owed_survive_a_crash);
         tcase_add_test(tc, test_disconnected_client_leaves_the_store);
         suite_add_tcase(s, tc);
         return s;
