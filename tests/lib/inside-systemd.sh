@@ -10,6 +10,11 @@ unit_is_active() {
     [[ $(systemctl is-active "$1") == active ]]
 }
 
+# Stopped cleanly: "failed" (a non-zero exit, a sanitizer's report) is not.
+unit_is_inactive() {
+    [[ $(systemctl is-active "$1") == inactive ]]
+}
+
 # unit_status_is UNIT TEXT: the service's sd_notify STATUS= is TEXT.
 unit_status_is() {
     [[ $(unit_prop "$1" StatusText) == "$2" ]]
