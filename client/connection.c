@@ -1,9 +1,10 @@
 /*
  * The connection: packets in and out, and the frames they carry turned into
- * handle state. Every socket call here is non-blocking (MSG_DONTWAIT); the
- * few places that wait do so in sb_poll(), and while they wait for room to
- * write they keep reading, because a daemon that cannot write to us may
- * stop reading from us.
+ * handle state. Every socket call here is non-blocking (MSG_DONTWAIT) but
+ * one: waiting for input with nothing left to write, which is a blocking
+ * receive (sb_wait_input()). The other places that wait do so in
+ * sb_poll(), and while they wait for room to write they keep reading,
+ * because a daemon that cannot write to us may stop reading from us.
  */
 
 #include <endian.h>
@@ -512,10 +513,11 @@ static void process_rest(sigbroker *sb) {
                 (void) sb_process_frame(sb, &f);
 }
 
-/* Receive one packet into rbuf, whose frames must all have been taken,
- * without waiting. Returns 1, 0 if none was there, or a negative errno once
- * the connection is over. */
-int sb_receive(sigbroker *sb) {
+/* Receive one packet into rbuf, whose frames must all have been taken.
+ * flags: MSG_DONTWAIT, or 0 to wait as SO_RCVTIMEO allows. Returns 1, 0 if
+ * none was there, -EINTR if a signal interrupted a wait, or a negative
+ * errno once the connection is over. */
+static int receive(sigbroker *sb, int flags) {
         struct iovec iov = { .iov_base = sb->rbuf, .iov_len = SB_PACKET_MAX };
         struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
         ssize_t k;
@@ -524,8 +526,10 @@ int sb_receive(sigbroker *sb) {
         if (sb->dead)
                 return sb->dead;
 
-        k = recvmsg(sb->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        k = recvmsg(sb->fd, &mh, flags | MSG_CMSG_CLOEXEC);
         if (k < 0) {
+                if (errno == EINTR && !(flags & MSG_DONTWAIT))
+                        return -EINTR;
                 if (errno == EAGAIN || errno == EINTR)
                         return 0;
                 sb_fail(sb, errno == ECONNRESET ? -ECONNRESET : -errno);
@@ -540,6 +544,69 @@ int sb_receive(sigbroker *sb) {
         sb->rpos = 0;
         sb->rlen = (size_t) k;
         return 1;
+}
+
+/* Receive one packet without waiting: 1, 0 if none was there, or a
+ * negative errno once the connection is over. */
+int sb_receive(sigbroker *sb) {
+        return receive(sb, MSG_DONTWAIT);
+}
+
+/* Receive one packet, waiting until deadline, with one blocking recvmsg():
+ * one system call whether a packet is there or not, where trying, polling
+ * and trying again take three, and the woken process goes straight on
+ * with the packet instead of back into the kernel to fetch it. The socket
+ * stays in blocking mode for this alone. SO_RCVTIMEO bounds the wait, and
+ * also makes a signal handler interrupt it even with SA_RESTART, as ppoll()
+ * does. It is set somewhat short of the time left, so that the next waits
+ * (each with its own deadline) can keep it: waking up early only means
+ * polling for the rest, as does a socket someone made non-blocking. */
+static int receive_until(sigbroker *sb, uint64_t deadline) {
+        uint64_t left = SB_RCVTIMEO_MAX_USEC;
+        int r;
+
+        if (deadline != USEC_INFINITY) {
+                uint64_t now = sb_now_usec();
+
+                if (now >= deadline)
+                        return sb_receive(sb);
+                if (deadline - now < left)
+                        left = deadline - now;
+        }
+        if (sb->rcvtimeo_usec == 0 || sb->rcvtimeo_usec > left) {
+                uint64_t t = left - left / 8;
+                struct timeval tv = { .tv_sec = (time_t) (t / 1000000), .tv_usec = (suseconds_t) (t % 1000000) };
+
+                if (t == 0 || setsockopt(sb->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+                        t = 0;
+                sb->rcvtimeo_usec = t;
+        }
+        if (sb->rcvtimeo_usec > 0) {
+                r = receive(sb, 0);
+                if (r != 0)
+                        return r;
+        }
+        r = sb_poll(sb, deadline);
+        return r <= 0 ? r : sb_receive(sb);
+}
+
+/* Write what is pending, then wait until deadline for a packet and receive
+ * it. Returns 1 if one was read, 0 if none was there (the deadline may have
+ * passed), -EINTR, or a negative errno once the connection is over. */
+int sb_wait_input(sigbroker *sb, uint64_t deadline) {
+        int r;
+
+        if (sb_output_pending(sb)) {
+                r = sb_write(sb);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
+                        /* The socket is full: wait for room or input. */
+                        r = sb_poll(sb, deadline);
+                        return r <= 0 ? r : sb_receive(sb);
+                }
+        }
+        return receive_until(sb, deadline);
 }
 
 /* Process the rest of the current packet, then read and process one more,
@@ -593,15 +660,17 @@ int sb_call(sigbroker *sb, SbFrame *frame) {
         r = sb_flush(sb);
         deadline = sb_now_usec() + SB_REQUEST_TIMEOUT_USEC;
         while (r >= 0 && !sb->sync.done) {
-                r = sb_read(sb);
-                if (r != 0)
-                        continue;
-                r = sb_poll(sb, deadline);
-                if (r == 0) {
+                /* What the packet still holds may be the answer. */
+                process_rest(sb);
+                if (sb->sync.done)
+                        break;
+                r = sb_wait_input(sb, deadline);
+                if (r == -EINTR)
+                        r = 0;
+                if (r == 0 && sb_now_usec() >= deadline) {
                         sb_fail(sb, -ETIMEDOUT);
                         r = -ETIMEDOUT;
-                } else if (r == -EINTR)
-                        r = 0;
+                }
         }
         sb->sync_serial = 0;
         return sb->sync.done ? 0 : (sb->dead ? sb->dead : r);

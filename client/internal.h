@@ -36,6 +36,9 @@ static inline void freep(void *p) {
  * connection is given up (answers would no longer match requests). */
 #define SB_REQUEST_TIMEOUT_USEC (25ULL * 1000 * 1000)
 
+/* The longest blocking receive; longer waits poll on (sb_wait_input()). */
+#define SB_RCVTIMEO_MAX_USEC (3600ULL * 1000 * 1000)
+
 /* A QUERY answer is at most this big, whatever the daemon sends. */
 #define SB_QUERY_TEXT_MAX (256U * 1024 * 1024)
 
@@ -128,6 +131,7 @@ struct sigbroker {
         /* Input: the last packet read; its frames before rpos are taken. */
         uint8_t *rbuf;          /* SB_PACKET_MAX */
         size_t rpos, rlen;
+        uint64_t rcvtimeo_usec; /* SO_RCVTIMEO in force, 0 if none */
 
         Queue queue;
         Entry *current;         /* handed out by sigbroker_wait(), freed at the next */
@@ -154,6 +158,7 @@ int sb_write(sigbroker *sb);
 int sb_flush(sigbroker *sb);
 int sb_read(sigbroker *sb);
 int sb_receive(sigbroker *sb);
+int sb_wait_input(sigbroker *sb, uint64_t deadline);
 int sb_next_frame(sigbroker *sb, SbFrame *ret);
 int sb_process_frame(sigbroker *sb, const SbFrame *f);
 bool sb_deliver_is_valid(const SbDeliver *d);

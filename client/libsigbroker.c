@@ -3,7 +3,6 @@
  * daemon told us, and the simple requests, each answered by one REPLY.
  */
 
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,7 +88,9 @@ static int open_socket(const char *path, int *ret_fd) {
         do
                 r = connect(fd, (struct sockaddr *) &sa, sa_len);
         while (r < 0 && errno == EINTR);
-        if (r < 0 || fcntl(fd, F_SETFL, O_NONBLOCK | fcntl(fd, F_GETFL)) < 0) {
+        /* It stays in blocking mode: every call but the blocking receive
+         * of sb_wait_input() says MSG_DONTWAIT. */
+        if (r < 0) {
                 r = -errno;
                 close(fd);
                 return r;

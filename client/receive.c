@@ -111,20 +111,15 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                         return r;
                 }
 
-                r = sb_receive(sb);
+                if (deadline == 0)
+                        deadline = sb_deadline(timeout_usec);
+                r = sb_wait_input(sb, deadline);
                 if (r > 0)
                         continue;
                 if (r < 0)
                         return r;
-                if (sb_output_pending(sb))
-                        (void) sb_write(sb);
-                if (deadline == 0)
-                        deadline = sb_deadline(timeout_usec);
-                r = sb_poll(sb, deadline);
-                if (r == 0)
+                if (timeout_usec == 0 || sb_now_usec() >= deadline)
                         return -EAGAIN;
-                if (r < 0)
-                        return r;
         }
 }
 
