@@ -84,7 +84,8 @@ static char *summarize(Broker *b) {
                  * output legitimately differs. */
                 if (!p->monitor) {
                         fprintf(f, " output=%u:", p->out_len - p->out_head);
-                        fwrite(p->out + p->out_head, 1, p->out_len - p->out_head, f);
+                        if (p->out_len > p->out_head)
+                                fwrite(p->out + p->out_head, 1, p->out_len - p->out_head, f);
                 }
                 fputc('\n', f);
         }
