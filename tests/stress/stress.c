@@ -47,11 +47,14 @@ bool stress_memory_checks(void) {
 #endif
 }
 
+/* Not a speed check (tests/bench measures speed, and this machine is
+ * shared): a probe kept waiting this long was starved by the flood, which
+ * the daemon must never let one client do. The figures are printed. */
 unsigned stress_latency_limit_ms(void) {
 #ifdef STRESS_ASAN
-        return 1500;
+        return 15000;
 #else
-        return 500;
+        return 5000;
 #endif
 }
 
