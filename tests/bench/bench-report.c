@@ -117,16 +117,18 @@ static bool row_shown(const struct bench_results *res, enum bench_row row) {
         return false;
 }
 
+/* sigbroker against the relay (the least a hop costs), the batching relay
+ * (what its throughput is held to) and dbus-daemon. */
 static void print_main_table(const struct bench_results *res) {
         ssize_t relay = column_of(res, "relay"), dbus = column_of(res, "dbus-daemon");
-        ssize_t sb = column_of(res, "sigbroker");
+        ssize_t mmsg = column_of(res, "relay-mmsg"), sb = column_of(res, "sigbroker");
         static const struct bench_cell none = { BENCH_CELL_NA, 0 };
         char buf[32];
 
         printf("%-*s", LABEL_WIDTH, "row");
         for (size_t i = 0; i < res->n_backends; i++)
                 printf("%*s", COL_WIDTH, res->backends[i]->name);
-        printf("%*s%*s\n", COL_WIDTH, "sb/relay", COL_WIDTH, "sb/dbus");
+        printf("%*s%*s%*s\n", COL_WIDTH, "sb/relay", COL_WIDTH, "sb/mmsg", COL_WIDTH, "sb/dbus");
         for (enum bench_row row = 0; row < _BENCH_ROW_MAX; row++) {
                 const struct bench_cell *sbc = sb >= 0 ? &res->cells[row][sb] : &none;
 
@@ -138,6 +140,8 @@ static void print_main_table(const struct bench_results *res) {
                         printf("%*s", COL_WIDTH, buf);
                 }
                 format_ratio(sbc, relay >= 0 ? &res->cells[row][relay] : &none, buf, sizeof(buf));
+                printf("%*s", COL_WIDTH, buf);
+                format_ratio(sbc, mmsg >= 0 ? &res->cells[row][mmsg] : &none, buf, sizeof(buf));
                 printf("%*s", COL_WIDTH, buf);
                 format_ratio(sbc, dbus >= 0 ? &res->cells[row][dbus] : &none, buf, sizeof(buf));
                 printf("%*s\n", COL_WIDTH, buf);

@@ -16,10 +16,13 @@
  *   daemon's RESULT before anything else, one more wakeup per hop.
  * - throughput / fan-out: receivers count DATA frames with
  *   sigbroker_wait(), publishing their count whenever the socket is
- *   drained (and every SBB_COUNT_EVERY frames). The sender broadcasts
- *   with sigbroker_send_async(), which packs about a thousand SENDs into a
- *   128 KiB packet, and keeps at most SBB_MAX_OUTSTANDING unanswered with
- *   sigbroker_collect_results().
+ *   drained (and every SBB_COUNT_EVERY frames). They ask for a window of
+ *   SBB_RECEIVER_WINDOW, two packets' worth of 64-byte signals, as the
+ *   client of a busy stream should (sigbroker(3), FLOW CONTROL): with the
+ *   default of 64 the daemon writes 64 signals, then waits for an ACK.
+ *   The sender broadcasts with sigbroker_send_async(), which packs about a
+ *   thousand SENDs into a 128 KiB packet, and keeps at most
+ *   SBB_MAX_OUTSTANDING unanswered with sigbroker_collect_results().
  * - idle RSS: connect + subscribe, then nothing.
  *
  * Pacing. The relay's sender is slowed down by its blocking sends; a
@@ -30,9 +33,11 @@
  * sender also keeps its lead over the slowest receiver (frames accepted
  * minus frames that receiver counted, read from the pool's shared
  * reports) under half of what one receiver's queue, and the broker's
- * global pending limit shared by N receivers, can hold. The lead is well
- * over a packet of deliveries, so the pipeline never runs dry because of
- * it; refusals are then the exception, and are reported when they happen.
+ * global pending limit shared by N receivers, can hold: 4096 frames up
+ * to 100 receivers, several packets of deliveries, so the pipeline does
+ * not run dry for it; 524 at 1000, where the slowest of 1000 processes
+ * sets the pace (as it does the relay's). Refusals are then the
+ * exception, and are reported when they happen.
  */
 
 #include <fcntl.h>
@@ -559,8 +564,8 @@ static int sbb_send_end(void *sender, uint64_t sent, uint64_t deadline_ns) {
 static void sbb_sender_close(void *sender, struct bench_flow *ret) {
         struct sbb_sender *snd = sender;
 
-        bench_note_append(ret->note, sizeof(ret->note), "--max-queue %u, sender at most %llu ahead",
-                          SBB_MAX_QUEUE, (unsigned long long) snd->lead_max);
+        bench_note_append(ret->note, sizeof(ret->note), "--max-queue %u, window %u, sender at most %llu ahead",
+                          SBB_MAX_QUEUE, SBB_RECEIVER_WINDOW, (unsigned long long) snd->lead_max);
         if (snd->resent > 0 || snd->refused > 0)
                 bench_note_append(ret->note, sizeof(ret->note),
                                   "%llu sends refused by all and sent again, %llu deliveries refused",
