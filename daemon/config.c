@@ -159,14 +159,6 @@ static const char *const clause_names[_CLAUSE_MAX] = {
         [CLAUSE_TARGETS] = "targets",
 };
 
-static const char *const target_names[_SB_TARGET_MAX] = {
-        [SB_TARGET_PID] = "pid",
-        [SB_TARGET_PGID] = "pgid",
-        [SB_TARGET_SID] = "sid",
-        [SB_TARGET_GROUP] = "group",
-        [SB_TARGET_CLIENT] = "client",
-        [SB_TARGET_BROADCAST] = "broadcast",
-};
 
 typedef struct Parser {
         const char *name;               /* file name for messages */
@@ -467,7 +459,7 @@ static int target_item(char *item, void *userdata, ErrorText *e) {
                 *targets = UINT32_MAX;
                 return 0;
         }
-        kind = lookup_string(target_names, ELEMENTSOF(target_names), item);
+        kind = sb_target_kind_from_string(item);
         if (kind < 0)
                 return fail(e, "unknown target kind '%s': expected pid, pgid, sid, group, client, broadcast or any",
                             item);

@@ -26,14 +26,6 @@ static const char *const outcome_names[_MONITOR_OUTCOME_MAX] = {
         [MONITOR_ALLOWED] = "allowed",
 };
 
-static const char *const target_names[_SB_TARGET_MAX] = {
-        [SB_TARGET_PID] = "pid",
-        [SB_TARGET_PGID] = "pgid",
-        [SB_TARGET_SID] = "sid",
-        [SB_TARGET_GROUP] = "group",
-        [SB_TARGET_CLIENT] = "client",
-        [SB_TARGET_BROADCAST] = "broadcast",
-};
 
 bool monitor_any(const Broker *b) {
         return !list_is_empty(&b->monitors);
@@ -154,7 +146,7 @@ static void write_peer(FILE *f, const Peer *p) {
 static void write_target(FILE *f, const SbSend *s) {
         fputs("\"target\":{\"kind\":", f);
         if (s->target_kind < _SB_TARGET_MAX)
-                json_string(f, target_names[s->target_kind]);
+                json_string(f, sb_target_kind_to_string((int) s->target_kind));
         else
                 fprintf(f, "%u", s->target_kind);
         if (s->target_kind == SB_TARGET_GROUP) {

@@ -261,5 +261,10 @@ const char *sb_signal_to_string(int signo, char buf[static 16]);
 static inline bool sb_signal_is_valid(uint32_t signo) { return signo <= SB_SIGNO_MAX; }
 static inline bool sb_signal_is_realtime(uint32_t signo) { return signo >= 32 && signo <= SB_SIGNO_MAX; }
 
+/* Target kinds by name: "pid", "pgid", "sid", "group", "client",
+ * "broadcast". NULL for an unknown kind; -EINVAL for an unknown name. */
+const char *sb_target_kind_to_string(int kind);
+int sb_target_kind_from_string(const char *s);
+
 /* Group names: 1..SB_GROUP_NAME_MAX bytes of [A-Za-z0-9_.:@-]. */
 bool sb_group_name_is_valid(const char *name, size_t len);

@@ -103,6 +103,26 @@ const char *sb_signal_to_string(int signo, char buf[static 16]) {
         return buf;
 }
 
+static const char *const target_kind_names[_SB_TARGET_MAX] = {
+        [SB_TARGET_PID] = "pid",
+        [SB_TARGET_PGID] = "pgid",
+        [SB_TARGET_SID] = "sid",
+        [SB_TARGET_GROUP] = "group",
+        [SB_TARGET_CLIENT] = "client",
+        [SB_TARGET_BROADCAST] = "broadcast",
+};
+
+const char *sb_target_kind_to_string(int kind) {
+        return kind >= 0 && kind < _SB_TARGET_MAX ? target_kind_names[kind] : NULL;
+}
+
+int sb_target_kind_from_string(const char *s) {
+        for (int i = 0; s && i < _SB_TARGET_MAX; i++)
+                if (strcmp(target_kind_names[i], s) == 0)
+                        return i;
+        return -EINVAL;
+}
+
 bool sb_group_name_is_valid(const char *name, size_t len) {
         if (!name || len == 0 || len > SB_GROUP_NAME_MAX)
                 return false;
