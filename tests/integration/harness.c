@@ -216,6 +216,16 @@ void raw_hello(int fd, uint32_t window, SbWelcome *ret) {
                 *ret = w.welcome;
 }
 
+int harness_run(Suite *s) {
+        SRunner *sr = srunner_create(s);
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 int run_child(int (*fn)(void *userdata), void *userdata) {
         int status;
         pid_t pid = fork();

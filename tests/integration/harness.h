@@ -48,6 +48,10 @@ int raw_expect(int fd, uint8_t type, uint8_t *buf, size_t size, SbFrame *ret, in
 /* HELLO and WELCOME. */
 void raw_hello(int fd, uint32_t window, SbWelcome *ret);
 
+/* Run a test executable's suite; its exit status. */
+struct Suite;
+int harness_run(struct Suite *s);
+
 /* Run fn in a child process; returns its exit status. */
 int run_child(int (*fn)(void *userdata), void *userdata);
 
