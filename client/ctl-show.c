@@ -186,7 +186,7 @@ static uint64_t quantile_bound(const Json *h, const Json *bounds, double q) {
 static void latency_row(const char *band, const char *stage, const Json *h, const Json *bounds) {
         static const double qs[] = { 0.5, 0.9, 0.99 };
         uint64_t count = json_get_u64(h, "count");
-        char a[32], b[32];
+        char a[32], b[sizeof(a) + 2];
 
         printf("  %-8s %-9s %9s", band, stage, fmt_count(count, a));
         if (count == 0) {
