@@ -65,7 +65,25 @@ uint64_t sb_async_outstanding(const sigbroker *sb) {
                 n--;
         if (sb->monitor_serial >= sb->reply_next && sb->monitor_serial != 0)
                 n--;
+        if (sb->flush_serial >= sb->reply_next && sb->flush_serial != 0)
+                n--;
         return n;
+}
+
+/* Ask for the held-back RESULTs: the REPLY to a SYNC comes after them. One
+ * at a time is enough. */
+int sb_request_results(sigbroker *sb) {
+        SbFrame f = { .type = SB_MSG_SYNC };
+        int r;
+
+        if (sb->flush_serial != 0)
+                return 0;
+        f.serial = sb->serial_next;
+        r = sb_append(sb, &f);
+        if (r < 0)
+                return r;
+        sb->flush_serial = sb->serial_next++;
+        return 0;
 }
 
 void sb_sync_reset(sigbroker *sb) {
@@ -293,6 +311,10 @@ static int on_reply(sigbroker *sb, const SbReply *reply) {
 
         if (r != 0)
                 return r < 0 ? r : 0;
+        if (reply->reply_serial == sb->flush_serial) {
+                sb->flush_serial = 0;
+                return 0;
+        }
         if (reply->reply_serial != sb->sync_serial || sb->sync.type != SB_MSG_REPLY)
                 return protocol_error(sb);
         sb->sync.error = sb_errno_from_wire(reply->error);

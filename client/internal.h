@@ -112,6 +112,9 @@ struct sigbroker {
         uint64_t reply_next;
         uint64_t sync_serial;
         SyncReply sync;
+        /* A SYNC asking for the RESULTs the daemon holds back (async sends
+         * are SB_SEND_DEFER_RESULT), while unanswered. */
+        uint64_t flush_serial;
 
         /* The monitor stream, once started, never ends while connected. */
         uint64_t monitor_serial;
@@ -168,6 +171,7 @@ int sb_poll(sigbroker *sb, uint64_t deadline);
 int sb_call(sigbroker *sb, SbFrame *frame);
 bool sb_output_pending(const sigbroker *sb);
 uint64_t sb_async_outstanding(const sigbroker *sb);
+int sb_request_results(sigbroker *sb);
 void sb_sync_reset(sigbroker *sb);
 
 /* queue.c */

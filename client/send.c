@@ -77,6 +77,9 @@ _public_ int sigbroker_send_async(sigbroker *sb, const sigbroker_target *target,
         if (sb->monitor_serial)
                 return -EBUSY;
 
+        /* The caller collects the RESULT later: the daemon may hold it back
+         * and send it along with other output, saving us a wakeup. */
+        f.send.flags = SB_SEND_DEFER_RESULT;
         f.serial = sb->serial_next;
         r = sb_append(sb, &f);
         if (r < 0)
@@ -110,7 +113,9 @@ _public_ int sigbroker_collect_results(sigbroker *sb, uint64_t max_outstanding, 
                                 break;
                 }
         } else {
-                r = sb_flush(sb);
+                r = sb_request_results(sb);
+                if (r >= 0)
+                        r = sb_flush(sb);
                 deadline = sb_deadline(timeout_usec);
                 while (r >= 0 && sb_async_outstanding(sb) > max_outstanding) {
                         r = sb_read(sb);

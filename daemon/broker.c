@@ -141,6 +141,59 @@ void broker_flush_dirty(Broker *b) {
         state_maybe_compact(b);
 }
 
+/* Event priorities: process exits (pidwatch.h) before everything else. */
+enum {
+        PRIORITY_EXITS,
+        PRIORITY_DEFAULT,
+        _PRIORITY_MAX,
+};
+
+#define RESULT_HOLD_NS ((uint64_t) SB_RESULT_HOLD_USEC * 1000)
+
+static void arm_defer_timer(Broker *b, uint64_t now) {
+        Peer *oldest = list_entry(b->deferred.next, Peer, defer_link);
+        uint64_t due = oldest->deferred_ns + RESULT_HOLD_NS, left = due > now ? due - now : 0;
+        struct timeval tv = { .tv_sec = (time_t) (left / SECOND_NS), .tv_usec = (suseconds_t) (left % SECOND_NS / 1000) };
+
+        event_add(b->defer_timer, &tv);
+}
+
+void broker_defer(Broker *b, Peer *p) {
+        uint64_t now;
+
+        if (list_is_linked(&p->defer_link))
+                return;
+        now = now_ns(CLOCK_MONOTONIC);
+        p->deferred_ns = now;
+        list_link_tail(&b->deferred, &p->defer_link);
+        /* Armed for the oldest; a peer that is written to anyway leaves the
+         * list and the timer finds nothing due, or a later peer. */
+        if (!event_pending(b->defer_timer, EV_TIMEOUT, NULL))
+                arm_defer_timer(b, now);
+}
+
+static void on_defer_timer(evutil_socket_t fd, short what, void *userdata) {
+        Broker *b = userdata;
+        uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+        while (!list_is_empty(&b->deferred)) {
+                Peer *p = list_entry(b->deferred.next, Peer, defer_link);
+                if (now < p->deferred_ns + RESULT_HOLD_NS)
+                        break;
+                list_unlink(&p->defer_link);
+                peer_mark_dirty(p);
+        }
+        broker_flush_dirty(b);
+        if (!list_is_empty(&b->deferred))
+                arm_defer_timer(b, now);
+}
+
+static void on_process_exit(void *item, void *userdata) {
+        Peer *p = item;
+
+        p->exited = true;
+}
+
 static int setup_events(Broker *b) {
         uint64_t watchdog_usec = 0;
         struct timeval tick = { .tv_sec = 2 };
@@ -162,7 +215,10 @@ static int setup_events(Broker *b) {
         b->watchdog = event_new(b->base, -1, EV_PERSIST, on_tick, b);
         if (!b->watchdog || event_add(b->watchdog, &tick) < 0)
                 return -ENOMEM;
-        return 0;
+        b->defer_timer = evtimer_new(b->base, on_defer_timer, b);
+        if (!b->defer_timer)
+                return -ENOMEM;
+        return pidwatch_init(&b->pidwatch, b->base, PRIORITY_EXITS, on_process_exit, b);
 }
 
 int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
@@ -176,8 +232,10 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         if (!b->options.config_path)
                 b->options.config_path = CONFIG_DEFAULT_PATH;
         b->listen_fd = -1;
+        b->pidwatch = (PidWatch) PIDWATCH_INIT;
         list_init(&b->peers);
         list_init(&b->dirty);
+        list_init(&b->deferred);
         list_init(&b->monitors);
         for (size_t i = 0; i < ELEMENTSOF(b->subscribers); i++)
                 list_init(&b->subscribers[i]);
@@ -192,7 +250,10 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         b->txbuf = malloc(SB_PACKET_MAX);
         b->in_packet = malloc(SB_PACKET_MAX / (SB_HEADER_SIZE + 64) * sizeof(*b->in_packet));
         b->base = event_base_new();
-        if (!b->rxbuf || !b->txbuf || !b->in_packet || !b->base) {
+        /* Before any event exists: events take the default priority when
+         * they are created. */
+        if (!b->rxbuf || !b->txbuf || !b->in_packet || !b->base ||
+            event_base_priority_init(b->base, _PRIORITY_MAX) < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -228,6 +289,9 @@ Broker *broker_free(Broker *b) {
                 event_free(b->sig_hup);
         if (b->watchdog)
                 event_free(b->watchdog);
+        if (b->defer_timer)
+                event_free(b->defer_timer);
+        pidwatch_done(&b->pidwatch);
         if (b->base)
                 event_base_free(b->base);
         hashtable_destroy(&b->peers_by_id);

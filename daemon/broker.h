@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "peer.h"
+#include "pidwatch.h"
 #include "protocol.h"
 
 struct event_base;
@@ -58,6 +59,8 @@ struct Broker {
         struct event *watchdog;
         struct event *listen_event;
         struct event *resume_accept;    /* after EMFILE: retry accept a little later */
+        struct event *defer_timer;      /* writes RESULTs held longer than SB_RESULT_HOLD_USEC */
+        PidWatch pidwatch;              /* the clients' pidfds: whose process has exited */
         int listen_fd;
         char *socket_path;              /* ours to unlink at exit if we bound it */
         bool socket_activated;
@@ -68,6 +71,7 @@ struct Broker {
 
         List peers;
         List dirty;
+        List deferred;                  /* Peer.defer_link: only held RESULTs to write, oldest first */
         List monitors;
         HashTable peers_by_id;
         HashTable peers_by_pid;
@@ -110,6 +114,8 @@ int broker_reload(Broker *b, char **ret_error);
 
 /* Flush every peer marked dirty; called at the end of each event. */
 void broker_flush_dirty(Broker *b);
+/* A peer now holds deferred RESULTs only: write them within the hold time. */
+void broker_defer(Broker *b, Peer *p);
 
 /* Routing (route.c). */
 int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *send);

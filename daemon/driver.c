@@ -122,6 +122,12 @@ static int handle_query(Peer *p, const SbFrame *f) {
         return broker_handle_query(p->broker, p, f->serial, &f->query);
 }
 
+/* Answers come in request order, so this REPLY follows every answer owed
+ * before it, held-back RESULTs included. */
+static int handle_sync(Peer *p, const SbFrame *f) {
+        return reply(p, f, 0);
+}
+
 static const FrameHandler handlers[_SB_MSG_MAX] = {
         [SB_MSG_HELLO] = handle_hello,
         [SB_MSG_SUBSCRIBE] = handle_subscribe,
@@ -133,6 +139,7 @@ static const FrameHandler handlers[_SB_MSG_MAX] = {
         [SB_MSG_SET_WINDOW] = handle_set_window,
         [SB_MSG_BLOCK] = handle_block,
         [SB_MSG_QUERY] = handle_query,
+        [SB_MSG_SYNC] = handle_sync,
 };
 
 int peer_handle_frame(Peer *p, const SbFrame *f) {

@@ -27,6 +27,11 @@ typedef struct Broker Broker;
 typedef struct User User;
 
 #define PEER_OUT_SOFT_MAX (64u * 1024)
+/* Deferred RESULTs (SB_SEND_DEFER_RESULT) are held while there are fewer
+ * bytes of control output than this, about 90 of them: enough to save a
+ * write and a wakeup per send, few enough that a pipelining sender sees
+ * its answers flow. */
+#define PEER_DEFER_MAX 4096u
 
 typedef struct PeerStats {
         uint64_t sent;                  /* SEND frames handled (probes too) */
@@ -39,6 +44,8 @@ typedef struct Peer {
         Broker *broker;
         List link;                      /* Broker.peers */
         List dirty_link;                /* Broker.dirty: has output to flush */
+        List defer_link;                /* Broker.deferred: holds RESULTs back, since deferred_ns */
+        uint64_t deferred_ns;
         HashNode by_id;                 /* Broker.peers_by_id */
         HashNode by_pid;                /* Broker.peers_by_pid */
         List subscriptions;             /* Subscription.peer_link */
@@ -62,6 +69,8 @@ typedef struct Peer {
         bool cap_kill:1;                /* CAP_KILL in the effective set at connect */
         bool write_blocked:1;           /* the socket said EAGAIN: wait for EV_WRITE */
         bool monitor:1;
+        bool watched:1;                 /* pidfd in the broker's PidWatch */
+        bool exited:1;                  /* ... which said the process has exited */
 
         uint64_t subscribed;            /* SB_SIGMASK bits */
         uint64_t drop_oldest;
@@ -95,6 +104,9 @@ Peer *peer_free(Peer *p);
 /* Queue a control frame for this peer. Never fails for lack of room: the
  * soft limit is enforced by not reading. Returns -ENOMEM or 0. */
 int peer_queue_frame(Peer *p, const SbFrame *f);
+/* The same for a RESULT the client said it does not wait for: it is written
+ * with the next output to this peer, or after SB_RESULT_HOLD_USEC. */
+int peer_queue_deferred(Peer *p, const SbFrame *f);
 
 /* Control output as the restart journal has it: bytes owed, bytes written. */
 int peer_restore_output(Peer *p, const void *data, size_t n);
@@ -112,6 +124,7 @@ int peer_violation(Peer *p, int error, const char *fmt, ...) __attribute__((form
 
 uint32_t peer_pending(const Peer *p);
 uint64_t peer_pending_bytes(const Peer *p);
+/* As of this turn of the event loop (pidwatch.h); without a pidfd, kill(pid, 0). */
 bool peer_is_alive(const Peer *p);
 /* Process group and session of the peer's process now, or -ESRCH if it is
  * gone (the pidfd says so, so a recycled pid is never mistaken for it). */

@@ -435,7 +435,7 @@ int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *s
                 .tracing = monitor_any(b),
         };
         SbFrame f = { .type = SB_MSG_RESULT };
-        int e;
+        int e, r;
 
         sender->stats.sent++;
         sender->stats.bytes_sent += send->payload_len;
@@ -454,7 +454,12 @@ int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *s
         f.result.error = e;
         if (rt.tracing)
                 monitor_routed(b, sender, send, &f.result, e, &rt.trace);
-        return peer_queue_frame(sender, &f) < 0 ? -PEER_E_DISCONNECT : 0;
+        /* A failure is news the sender should have at once. */
+        if (e == 0 && (send->flags & SB_SEND_DEFER_RESULT))
+                r = peer_queue_deferred(sender, &f);
+        else
+                r = peer_queue_frame(sender, &f);
+        return r < 0 ? -PEER_E_DISCONNECT : 0;
 }
 
 /* ---- subscriptions ---- */

@@ -29,6 +29,7 @@ static const uint32_t body_fixed[_SB_MSG_MAX] = {
         [SB_MSG_ERROR] = 8,
         [SB_MSG_QUERY] = 16,
         [SB_MSG_DATA] = 24,
+        [SB_MSG_SYNC] = 0,
 };
 
 static const char *const msg_type_names[_SB_MSG_MAX] = {
@@ -50,6 +51,7 @@ static const char *const msg_type_names[_SB_MSG_MAX] = {
         [SB_MSG_ERROR] = "error",
         [SB_MSG_QUERY] = "query",
         [SB_MSG_DATA] = "data",
+        [SB_MSG_SYNC] = "sync",
 };
 
 static const char *const parse_error_names[_SB_PARSE_E_MAX] = {
@@ -138,7 +140,7 @@ static bool frame_is_encodable(const SbFrame *f) {
         case SB_MSG_UNSUBSCRIBE:
                 return (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL) == 0;
         case SB_MSG_SEND:
-                return f->send.flags == 0 && f->send.group_len <= SB_GROUP_NAME_MAX &&
+                return (f->send.flags & ~SB_SEND_FLAGS_ALL) == 0 && f->send.group_len <= SB_GROUP_NAME_MAX &&
                         bytes_ok(f->send.group, f->send.group_len) &&
                         bytes_ok(f->send.payload, f->send.payload_len);
         case SB_MSG_DELIVER:
@@ -345,7 +347,7 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->send.group_len = get16(r);
                 get_zero16(r);
                 f->send.payload_len = get32(r);
-                if (f->send.flags != 0 || f->send.group_len > SB_GROUP_NAME_MAX)
+                if (f->send.flags & ~SB_SEND_FLAGS_ALL || f->send.group_len > SB_GROUP_NAME_MAX)
                         r->bad = true;
                 f->send.group = get_bytes(r, f->send.group_len);
                 f->send.payload = get_bytes(r, f->send.payload_len);

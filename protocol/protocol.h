@@ -63,6 +63,7 @@ typedef enum SbMsgType {
         SB_MSG_ERROR,           /* d→c  last frame before the daemon hangs up */
         SB_MSG_QUERY,           /* c→d  administration and introspection */
         SB_MSG_DATA,            /* d→c  a chunk of a QUERY answer, or a monitor event */
+        SB_MSG_SYNC,            /* c→d  answered by a REPLY once every earlier request is answered */
         _SB_MSG_MAX,
 } SbMsgType;
 
@@ -92,6 +93,15 @@ typedef enum SbQueryKind {
 /* SUBSCRIBE flags */
 #define SB_SUBSCRIBE_DROP_OLDEST (UINT32_C(1) << 0)
 #define SB_SUBSCRIBE_FLAGS_ALL SB_SUBSCRIBE_DROP_OLDEST
+
+/* SEND flags */
+/* The sender does not wait for this RESULT: if the send succeeds, the
+ * daemon may hold its RESULT back until it writes anything else to the
+ * sender, until the sender sends SYNC, or for at most SB_RESULT_HOLD_USEC.
+ * A failed send is answered at once. */
+#define SB_SEND_DEFER_RESULT (UINT16_C(1) << 0)
+#define SB_SEND_FLAGS_ALL SB_SEND_DEFER_RESULT
+#define SB_RESULT_HOLD_USEC 1000
 
 /* QUERY flags */
 #define SB_QUERY_OPENMETRICS (UINT32_C(1) << 0)  /* STATS as OpenMetrics text instead of JSON */
@@ -126,7 +136,7 @@ typedef struct SbSend {
         uint32_t signo;         /* not range-checked here: the daemon answers EINVAL */
         uint8_t priority;
         uint8_t target_kind;    /* SbTargetKind, likewise */
-        uint16_t flags;         /* 0 */
+        uint16_t flags;         /* SB_SEND_* */
         uint64_t target;        /* pid, pgid, sid or client id */
         const char *group;      /* SB_TARGET_GROUP; not NUL-terminated */
         uint16_t group_len;

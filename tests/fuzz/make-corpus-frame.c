@@ -112,6 +112,9 @@ int main(int argc, char **argv) {
         seed(dir, "send-group", send_group());
         seed(dir, "send-probe", (SbFrame) { .type = SB_MSG_SEND, .serial = 5,
                 .send = { .signo = 0, .target_kind = SB_TARGET_BROADCAST } });
+        seed(dir, "send-deferred", (SbFrame) { .type = SB_MSG_SEND, .serial = 5,
+                .send = { .signo = 34, .target_kind = SB_TARGET_BROADCAST, .flags = SB_SEND_DEFER_RESULT } });
+        seed(dir, "sync", (SbFrame) { .type = SB_MSG_SYNC, .serial = 6 });
         seed(dir, "result", (SbFrame) { .type = SB_MSG_RESULT, .serial = 5,
                 .result = { .reply_serial = 3, .error = 0, .queued = 2, .merged = 1 } });
         seed(dir, "reply", reply(2, 0));
@@ -140,6 +143,7 @@ int main(int argc, char **argv) {
         add(&p, send_pid());
         add(&p, send_pid());
         add(&p, subscribe(SB_MSG_UNSUBSCRIBE, SB_SIGMASK(10), 0));
+        add(&p, (SbFrame) { .type = SB_MSG_SYNC, .serial = 9 });
         write_seed(dir, "packet-client-2", &p);
 
         /* The daemon's batches. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -270,6 +271,157 @@ START_TEST(test_window_limits_in_flight) {
 }
 END_TEST
 
+
+/* ---- deferred RESULTs (SB_SEND_DEFER_RESULT) and SYNC, in raw protocol ---- */
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* A raw client, subscribed to everything if it is to receive. */
+static int raw_client(const TestDaemon *d, bool subscribe, SbWelcome *ret_welcome) {
+        int fd = raw_connect(d->socket);
+        uint8_t buf[256];
+        SbFrame f;
+
+        raw_hello(fd, 0, ret_welcome);
+        if (subscribe) {
+                raw_send_frame(fd, &(SbFrame) { .type = SB_MSG_SUBSCRIBE, .serial = 2,
+                                                .subscribe = { .mask = UINT64_MAX } });
+                ck_assert_int_eq(raw_expect(fd, SB_MSG_REPLY, buf, sizeof(buf), &f, 5000), 0);
+                ck_assert_int_eq(f.reply.error, 0);
+        }
+        return fd;
+}
+
+static void send_deferred(int fd, uint64_t serial, SbTargetKind kind, uint64_t target) {
+        raw_send_frame(fd, &(SbFrame) {
+                .type = SB_MSG_SEND, .serial = serial,
+                .send = { .signo = RTMIN, .target_kind = kind, .target = target, .flags = SB_SEND_DEFER_RESULT },
+        });
+}
+
+/* The frames of one packet, decoded; returns how many. */
+static size_t packet_frames(const uint8_t *buf, ssize_t len, SbFrame *frames, size_t max) {
+        size_t n = 0;
+
+        ck_assert_int_gt(len, 0);
+        while (len > 0 && n < max) {
+                size_t used;
+                ck_assert_int_eq(sb_frame_parse_untrusted(buf, (size_t) len, &frames[n++], &used), SB_PARSE_OK);
+                buf += used;
+                len -= (ssize_t) used;
+        }
+        ck_assert_int_eq(len, 0);
+        return n;
+}
+
+/* A success is held back for the hold time when nothing else is written
+ * to the sender; it still comes. */
+START_TEST(test_deferred_result_is_held_then_written) {
+        TestDaemon d;
+        uint8_t buf[256];
+        SbFrame f;
+        uint64_t t0;
+        int rx, tx;
+
+        daemon_start(&d, NULL, NULL);
+        rx = raw_client(&d, true, NULL);
+        tx = raw_client(&d, false, NULL);
+        t0 = now_usec();
+        send_deferred(tx, 10, SB_TARGET_PID, (uint64_t) getpid());
+        ck_assert_int_eq(raw_expect(tx, SB_MSG_RESULT, buf, sizeof(buf), &f, 5000), 0);
+        ck_assert_uint_ge(now_usec() - t0, SB_RESULT_HOLD_USEC);
+        ck_assert_uint_eq(f.result.reply_serial, 10);
+        ck_assert_int_eq(f.result.error, 0);
+        ck_assert_uint_eq(f.result.queued, 1);
+        ck_assert_int_eq(raw_expect(rx, SB_MSG_DELIVER, buf, sizeof(buf), &f, 5000), 0);
+        close(rx);
+        close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* SYNC is answered after every earlier answer, held ones included: both
+ * go out at once, in order. A failed deferred send is not held. */
+START_TEST(test_sync_brings_deferred_results) {
+        TestDaemon d;
+        uint8_t buf[512];
+        SbFrame frames[4];
+        int rx, tx;
+
+        daemon_start(&d, NULL, NULL);
+        rx = raw_client(&d, true, NULL);
+        tx = raw_client(&d, false, NULL);
+        send_deferred(tx, 10, SB_TARGET_PID, (uint64_t) getpid());
+        raw_send_frame(tx, &(SbFrame) { .type = SB_MSG_SYNC, .serial = 11 });
+        ck_assert_uint_eq(packet_frames(buf, raw_recv(tx, buf, sizeof(buf), 5000), frames, 4), 2);
+        ck_assert_int_eq(frames[0].type, SB_MSG_RESULT);
+        ck_assert_uint_eq(frames[0].result.reply_serial, 10);
+        ck_assert_uint_eq(frames[0].result.queued, 1);
+        ck_assert_int_eq(frames[1].type, SB_MSG_REPLY);
+        ck_assert_uint_eq(frames[1].reply.reply_serial, 11);
+        ck_assert_int_eq(frames[1].reply.error, 0);
+
+        /* No such pid: the failure comes alone, without a SYNC. */
+        send_deferred(tx, 12, SB_TARGET_PID, 0x7ffffffe);
+        ck_assert_uint_eq(packet_frames(buf, raw_recv(tx, buf, sizeof(buf), 5000), frames, 4), 1);
+        ck_assert_uint_eq(frames[0].result.reply_serial, 12);
+        ck_assert_int_eq(frames[0].result.error, ESRCH);
+
+        /* A SYNC with a body is malformed. */
+        raw_send(tx, (const uint8_t[]) { SB_PROTOCOL_VERSION, SB_MSG_SYNC, 0, 0, 1, 0, 0, 0,
+                                         13, 0, 0, 0, 0, 0, 0, 0, 0 }, SB_HEADER_SIZE + 1);
+        ck_assert_int_eq(raw_expect(tx, SB_MSG_ERROR, buf, sizeof(buf), frames, 5000), 0);
+        ck_assert_int_eq(frames[0].error.error, EBADMSG);
+        close(rx);
+        close(tx);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A held RESULT rides along with the next thing written to its sender:
+ * here a signal the receiver sends back. (Unless this process lost the CPU
+ * for longer than the hold time in between: then it came alone, late.) */
+START_TEST(test_deferred_result_rides_with_a_delivery) {
+        TestDaemon d;
+        uint8_t buf[512];
+        SbFrame frames[4];
+        SbWelcome wa, wb;
+        uint64_t t0;
+        size_t n;
+        int a, b;
+
+        daemon_start(&d, NULL, NULL);
+        a = raw_client(&d, true, &wa);
+        b = raw_client(&d, true, &wb);
+        t0 = now_usec();
+        send_deferred(a, 10, SB_TARGET_CLIENT, wb.client_id);
+        ck_assert_int_eq(raw_expect(b, SB_MSG_DELIVER, buf, sizeof(buf), frames, 5000), 0);
+        ck_assert_uint_eq(frames[0].deliver.sender_client_id, wa.client_id);
+        raw_send_frame(b, &(SbFrame) { .type = SB_MSG_SEND, .serial = 10,
+                                       .send = { .signo = RTMIN + 1, .target_kind = SB_TARGET_CLIENT,
+                                                 .target = wa.client_id } });
+        n = packet_frames(buf, raw_recv(a, buf, sizeof(buf), 5000), frames, 4);
+        ck_assert_int_eq(frames[0].type, SB_MSG_RESULT);
+        ck_assert_uint_eq(frames[0].result.reply_serial, 10);
+        ck_assert_uint_eq(frames[0].result.queued, 1);
+        if (n == 1)
+                ck_assert_uint_ge(now_usec() - t0, SB_RESULT_HOLD_USEC);
+        else {
+                ck_assert_uint_eq(n, 2);
+                ck_assert_int_eq(frames[1].type, SB_MSG_DELIVER);
+                ck_assert_uint_eq(frames[1].deliver.signo, RTMIN + 1);
+        }
+        close(a);
+        close(b);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("semantics");
         TCase *tc = tcase_create("queues");
@@ -282,6 +434,13 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_blocked_signals_wait_in_the_broker);
         tcase_add_test(tc, test_per_uid_pending_limit);
         tcase_add_test(tc, test_window_limits_in_flight);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("deferred results");
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_deferred_result_is_held_then_written);
+        tcase_add_test(tc, test_sync_brings_deferred_results);
+        tcase_add_test(tc, test_deferred_result_rides_with_a_delivery);
         suite_add_tcase(s, tc);
         return s;
 }

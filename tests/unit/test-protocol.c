@@ -39,7 +39,7 @@ static const uint32_t fixed_size[_SB_MSG_MAX] = {
         [SB_MSG_REPLY] = 16,    [SB_MSG_DELIVER] = 64,    [SB_MSG_ACK] = 8,
         [SB_MSG_GAP] = 16,      [SB_MSG_JOIN] = 0,        [SB_MSG_LEAVE] = 0,
         [SB_MSG_SET_WINDOW] = 8, [SB_MSG_BLOCK] = 8,      [SB_MSG_ERROR] = 8,
-        [SB_MSG_QUERY] = 16,    [SB_MSG_DATA] = 24,
+        [SB_MSG_QUERY] = 16,    [SB_MSG_DATA] = 24,       [SB_MSG_SYNC] = 0,
 };
 
 /* ---- little helpers ---- */
@@ -192,6 +192,8 @@ static void assert_frame_eq(const SbFrame *a, const SbFrame *b) {
                 ck_assert_uint_eq(a->data.data_len, b->data.data_len);
                 assert_bytes_eq(a->data.data, b->data.data, a->data.data_len);
                 break;
+        case SB_MSG_SYNC:
+                break;
         default:
                 ck_abort_msg("unexpected type %u", a->type);
         }
@@ -285,6 +287,8 @@ static SbFrame sample_frame(SbMsgType type, uint32_t var_len, int group) {
                         .data = (const char *) pattern + 3, .data_len = var_len,
                 };
                 break;
+        case SB_MSG_SYNC:
+                break;
         default:
                 ck_abort_msg("no sample for type %d", type);
         }
@@ -330,6 +334,7 @@ static const struct Sample {
         { SB_MSG_DATA, 1, 0 },
         { SB_MSG_DATA, 4096, 0 },
         { SB_MSG_DATA, SB_DATA_MAX, 0 },
+        { SB_MSG_SYNC, 0, 0 },
 };
 
 static SbFrame sample(size_t i) {
@@ -567,7 +572,9 @@ START_TEST(test_type_numbers) {
         ck_assert_int_eq(SB_MSG_ERROR, 15);
         ck_assert_int_eq(SB_MSG_QUERY, 16);
         ck_assert_int_eq(SB_MSG_DATA, 17);
-        ck_assert_int_eq(_SB_MSG_MAX, 18);
+        ck_assert_int_eq(SB_MSG_SYNC, 18);
+        ck_assert_int_eq(_SB_MSG_MAX, 19);
+        ck_assert_int_eq(SB_SEND_DEFER_RESULT, 1);
         ck_assert_int_eq(SB_TARGET_PID, 0);
         ck_assert_int_eq(SB_TARGET_BROADCAST, 5);
         ck_assert_int_eq(SB_QUERY_STATUS, 0);
@@ -822,7 +829,7 @@ static const struct FlagField {
         { SB_MSG_SUBSCRIBE, 16 + 8, 4, { 2, 0x100, 0x80000000 } },
         /* A defined flag in UNSUBSCRIBE parses; the daemon answers EINVAL. */
         { SB_MSG_UNSUBSCRIBE, 16 + 8, 4, { 2, 0x100, 0x80000000 } },
-        { SB_MSG_SEND, 16 + 6, 2, { 1, 0x100, 0x8000 } },
+        { SB_MSG_SEND, 16 + 6, 2, { 2, 0x100, 0x8000 } },
         { SB_MSG_DELIVER, 16 + 5, 1, { 1, 2, 0x80 } },
         { SB_MSG_QUERY, 16 + 4, 4, { 2, 0x100, 0x80000000 } },
         { SB_MSG_DATA, 16 + 12, 4, { 2, 0x100, 0x80000000 } },
@@ -859,6 +866,12 @@ START_TEST(test_accept_defined_flags) {
         ck_assert_int_gt(sb_frame_encode(&f, buf, sizeof(buf)), 0);
         ck_assert_int_eq(sb_frame_parse_untrusted(buf, sizeof(buf), &out, &taken), SB_PARSE_OK);
         ck_assert_uint_eq(out.subscribe.flags, SB_SUBSCRIBE_FLAGS_ALL);
+
+        f = sample_frame(SB_MSG_SEND, 3, 1);
+        f.send.flags = SB_SEND_FLAGS_ALL;
+        ck_assert_int_gt(sb_frame_encode(&f, buf, sizeof(buf)), 0);
+        ck_assert_int_eq(sb_frame_parse_untrusted(buf, sizeof(buf), &out, &taken), SB_PARSE_OK);
+        ck_assert_uint_eq(out.send.flags, SB_SEND_FLAGS_ALL);
 
         f = sample_frame(SB_MSG_QUERY, 0, 0);
         f.query.flags = SB_QUERY_FLAGS_ALL;
@@ -1034,7 +1047,8 @@ START_TEST(test_encode_nobufs) {
 
         ck_assert_ptr_nonnull(small);
         ck_assert_int_eq(sb_frame_encode(&f, small, n - 1), -ENOBUFS);
-        ck_assert_int_eq(sb_frame_encode(&f, small, SB_HEADER_SIZE), -ENOBUFS);
+        if (n > SB_HEADER_SIZE)         /* SYNC is a header alone */
+                ck_assert_int_eq(sb_frame_encode(&f, small, SB_HEADER_SIZE), -ENOBUFS);
         ck_assert_int_eq(sb_frame_encode(&f, NULL, 0), -ENOBUFS);
         free(small);
 }
@@ -1087,7 +1101,7 @@ START_TEST(test_encode_invalid) {
         f.subscribe.flags = 2;
         ck_assert_int_eq(sb_frame_encode(&f, buf, sizeof(buf)), -EINVAL);
         f = sample_frame(SB_MSG_SEND, 0, 0);
-        f.send.flags = 1;
+        f.send.flags = 2;
         ck_assert_int_eq(sb_frame_encode(&f, buf, sizeof(buf)), -EINVAL);
         f = sample_frame(SB_MSG_DELIVER, 0, 0);
         f.deliver.flags = 1;
