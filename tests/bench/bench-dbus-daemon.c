@@ -40,19 +40,13 @@ static int dbus_write_config(struct bench_dbus_daemon *d, const struct bench_con
         FILE *f;
         int r;
 
-        r = bench_path_join(d->sock, sizeof(d->sock), cfg->tmpdir, "dbus.sock");
-        if (r >= 0)
-                r = bench_path_join(d->conf, sizeof(d->conf), cfg->tmpdir, "dbus.conf");
-        if (r >= 0)
-                r = bench_path_join(d->log, sizeof(d->log), cfg->tmpdir, "dbus.log");
+        r = bench_server_paths_init(&d->paths, cfg, "dbus");
         if (r < 0)
                 return r;
-        f = fopen(d->conf, "we");
+        f = fopen(d->paths.conf, "we");
         if (!f)
                 return -errno;
-        bench_guard_add_path(d->conf);
-        bench_guard_add_path(d->sock);
-        fprintf(f, dbus_config, d->sock);
+        fprintf(f, dbus_config, d->paths.sock);
         return fclose(f) == 0 ? 0 : -errno;
 }
 
@@ -84,27 +78,9 @@ void *bench_dbus_daemon_stop(struct bench_dbus_daemon *d) {
         if (!d)
                 return NULL;
         bench_proc_reap(d->pid);
-        if (d->sock[0])
-                bench_guard_remove_path(d->sock);
-        if (d->conf[0])
-                bench_guard_remove_path(d->conf);
-        if (d->log[0])
-                bench_guard_remove_path(d->log);
+        bench_server_paths_remove(&d->paths);
         free(d);
         return NULL;
-}
-
-static void dbus_show_log(const struct bench_dbus_daemon *d) {
-        char buf[1024];
-        FILE *f = fopen(d->log, "re");
-        size_t k;
-
-        if (!f)
-                return;
-        k = fread(buf, 1, sizeof(buf) - 1, f);
-        buf[k] = 0;
-        fclose(f);
-        fprintf(stderr, "dbus-daemon said: %s\n", buf);
 }
 
 static int dbus_spawn(struct bench_dbus_daemon *d) {
@@ -114,15 +90,14 @@ static int dbus_spawn(struct bench_dbus_daemon *d) {
 
         /* Its stderr goes to a file: dbus-daemon complains that it cannot
          * raise RLIMIT_NOFILE to 65536, which is harmless here. */
-        log_fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        log_fd = open(d->paths.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (log_fd < 0)
                 return -errno;
-        bench_guard_add_path(d->log);
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         rfd = fds[0];
         wfd = fds[1];
-        snprintf(conf_arg, sizeof(conf_arg), "--config-file=%s", d->conf);
+        snprintf(conf_arg, sizeof(conf_arg), "--config-file=%s", d->paths.conf);
         r = bench_spawn_exec("dbus-daemon",
                              (char *[]) { (char *) "dbus-daemon", conf_arg, (char *) "--nofork",
                                           (char *) "--print-address=3", NULL },
@@ -144,7 +119,7 @@ int bench_dbus_daemon_start(const struct bench_config *cfg, struct bench_dbus_da
         if (r >= 0)
                 r = dbus_spawn(d);
         if (r < 0) {
-                dbus_show_log(d);
+                bench_server_show_log(&d->paths, "dbus-daemon");
                 bench_dbus_daemon_stop(d);
                 return r;
         }

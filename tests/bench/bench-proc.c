@@ -80,6 +80,51 @@ void bench_guard_remove_path(const char *path) {
                 }
 }
 
+/* <tmpdir>/<prefix>.sock, .conf and .log, removed by the guard if the
+ * bench dies before bench_server_paths_remove(). */
+int bench_server_paths_init(struct bench_server_paths *p, const struct bench_config *cfg, const char *prefix) {
+        char *const files[] = { p->sock, p->conf, p->log };
+        static const char *const exts[] = { "sock", "conf", "log" };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                char name[64];
+                int r;
+
+                snprintf(name, sizeof(name), "%s.%s", prefix, exts[i]);
+                r = bench_path_join(files[i], sizeof(p->sock), cfg->tmpdir, name);
+                if (r >= 0)
+                        r = bench_guard_add_path(files[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+void bench_server_paths_remove(struct bench_server_paths *p) {
+        char *const files[] = { p->sock, p->conf, p->log };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (files[i][0]) {
+                        bench_guard_remove_path(files[i]);
+                        files[i][0] = 0;
+                }
+}
+
+/* What a server that failed to start wrote to its stderr. */
+void bench_server_show_log(const struct bench_server_paths *p, const char *who) {
+        char buf[1024];
+        FILE *f = fopen(p->log, "re");
+        size_t k;
+
+        if (!f)
+                return;
+        k = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[k] = 0;
+        fclose(f);
+        if (k > 0)
+                fprintf(stderr, "%s said: %s\n", who, buf);
+}
+
 static int registry_add(pid_t pid) {
         for (size_t i = 0; i < PROCS_MAX; i++)
                 if (procs[i] == 0) {

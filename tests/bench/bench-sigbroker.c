@@ -67,9 +67,7 @@
 struct sbb_state {
         pid_t pid;
         unsigned max_clients;           /* what the daemon's RLIMIT_NOFILE holds */
-        char sock[108];
-        char conf[108];
-        char log[108];
+        struct bench_server_paths paths;
 };
 
 static int sbb_signo(void) {
@@ -84,12 +82,7 @@ static void *sbb_teardown(void *state) {
         if (!s)
                 return NULL;
         bench_proc_reap(s->pid);
-        if (s->sock[0])
-                bench_guard_remove_path(s->sock);
-        if (s->conf[0])
-                bench_guard_remove_path(s->conf);
-        if (s->log[0])
-                bench_guard_remove_path(s->log);
+        bench_server_paths_remove(&s->paths);
         free(s);
         return NULL;
 }
@@ -98,36 +91,15 @@ static int sbb_write_config(struct sbb_state *s, const struct bench_config *cfg)
         FILE *f;
         int r;
 
-        r = bench_path_join(s->sock, sizeof(s->sock), cfg->tmpdir, "sigbroker.sock");
-        if (r >= 0)
-                r = bench_path_join(s->conf, sizeof(s->conf), cfg->tmpdir, "sigbroker.conf");
-        if (r >= 0)
-                r = bench_path_join(s->log, sizeof(s->log), cfg->tmpdir, "sigbroker.log");
+        r = bench_server_paths_init(&s->paths, cfg, "sigbroker");
         if (r < 0)
                 return r;
-        bench_guard_add_path(s->sock);
-        bench_guard_add_path(s->conf);
-        bench_guard_add_path(s->log);
-        f = fopen(s->conf, "we");
+        f = fopen(s->paths.conf, "we");
         if (!f)
                 return -errno;
         fprintf(f, "# sigbroker-bench: the defaults, written out where the sender's pacing depends on them\n"
                    "[limits]\nmax-pending = %u\n", SBB_MAX_PENDING);
         return fclose(f) == 0 ? 0 : -errno;
-}
-
-static void sbb_show_log(const struct sbb_state *s) {
-        char buf[1024];
-        FILE *f = fopen(s->log, "re");
-        size_t k;
-
-        if (!f)
-                return;
-        k = fread(buf, 1, sizeof(buf) - 1, f);
-        buf[k] = 0;
-        fclose(f);
-        if (k > 0)
-                fprintf(stderr, "sigbrokerd said: %s\n", buf);
 }
 
 /* Connect, bounded, until the daemon answers: it listens once it is up. */
@@ -138,7 +110,7 @@ static int sbb_wait_started(const struct sbb_state *s) {
         for (;;) {
                 sigbroker *sb = NULL;
 
-                r = sigbroker_connect(s->sock, &sb);
+                r = sigbroker_connect(s->paths.sock, &sb);
                 sigbroker_close(sb);
                 if (r >= 0)
                         return 0;
@@ -169,7 +141,7 @@ static int sbb_spawn(struct sbb_state *s, const char *exe) {
         _cleanup_close_ int log_fd = -1;
         char max_queue[16];
 
-        log_fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        log_fd = open(s->paths.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (log_fd < 0)
                 return -errno;
         snprintf(max_queue, sizeof(max_queue), "%u", SBB_MAX_QUEUE);
@@ -179,8 +151,8 @@ static int sbb_spawn(struct sbb_state *s, const char *exe) {
         unsetenv("LISTEN_FDS");
         unsetenv("LISTEN_FDNAMES");
         return bench_spawn_exec(exe,
-                                (char *[]) { (char *) exe, (char *) "--socket", s->sock, (char *) "--config",
-                                             s->conf, (char *) "--max-queue", max_queue, NULL },
+                                (char *[]) { (char *) exe, (char *) "--socket", s->paths.sock, (char *) "--config",
+                                             s->paths.conf, (char *) "--max-queue", max_queue, NULL },
                                 -1, log_fd, &s->pid);
 }
 
@@ -201,7 +173,7 @@ static int sbb_setup(const struct bench_config *cfg, void **ret_state) {
         if (r >= 0)
                 r = sbb_wait_started(s);
         if (r < 0) {
-                sbb_show_log(s);
+                bench_server_show_log(&s->paths, "sigbrokerd");
                 sbb_teardown(s);
                 return r;
         }
@@ -214,7 +186,7 @@ static int sbb_connect(const struct sbb_state *s, bool subscribe, unsigned windo
         sigbroker *sb = NULL;
         int r;
 
-        r = sigbroker_connect_with(s->sock, window, &sb);
+        r = sigbroker_connect_with(s->paths.sock, window, &sb);
         if (r < 0)
                 return r;
         if (subscribe)

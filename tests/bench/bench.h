@@ -176,6 +176,18 @@ void bench_guard_install(const char *tmpdir);
 void bench_guard_arm(unsigned seconds);
 int bench_guard_add_path(const char *path);
 void bench_guard_remove_path(const char *path);
+
+/* The files of a server the bench starts (dbus-daemon, sigbrokerd). */
+struct bench_server_paths {
+        char sock[108];
+        char conf[108];
+        char log[108];                 /* its stderr, shown if it fails */
+};
+
+int bench_server_paths_init(struct bench_server_paths *p, const struct bench_config *cfg, const char *prefix);
+void bench_server_paths_remove(struct bench_server_paths *p);
+void bench_server_show_log(const struct bench_server_paths *p, const char *who);
+
 int bench_spawn(bench_child_fn fn, void *arg, pid_t *ret_pid);
 int bench_spawn_exec(const char *path, char *const argv[], int pass_fd, int stderr_fd, pid_t *ret_pid);
 void bench_proc_kill(pid_t pid);
@@ -313,9 +325,7 @@ void bench_report_json(const struct bench_config *cfg, const struct bench_result
 
 struct bench_dbus_daemon {
         pid_t pid;
-        char conf[108];
-        char sock[108];
-        char log[108];                 /* its stderr, shown if it fails */
+        struct bench_server_paths paths;
         char address[256];             /* what clients connect to */
 };
 
