@@ -231,10 +231,6 @@ static const struct bench_pingpong_ops dbus_pingpong_ops = {
         .close = dbus_ping_close,
 };
 
-static int dbus_latency(void *state, const struct bench_config *cfg, struct bench_latency *ret) {
-        return bench_pingpong_run(cfg, state, &dbus_pingpong_ops, ret);
-}
-
 /* ---- throughput and fan-out -------------------------------------------- */
 
 static int dbus_on_data(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -447,7 +443,7 @@ const struct bench_backend bench_backend_dbus = {
         .na_reason = "dbus-daemon: not installed",
         .setup = dbus_setup,
         .teardown = dbus_teardown,
-        .latency = dbus_latency,
+        .pingpong = &dbus_pingpong_ops,
         .throughput = dbus_throughput,
         .fanout = dbus_fanout,
         .idle_rss = dbus_idle_rss,

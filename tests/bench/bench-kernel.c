@@ -172,10 +172,6 @@ static const struct bench_pingpong_ops kernel_pingpong_ops = {
         .close = kernel_ping_close,
 };
 
-static int kernel_latency(void *state, const struct bench_config *cfg, struct bench_latency *ret) {
-        return bench_pingpong_run(cfg, state, &kernel_pingpong_ops, ret);
-}
-
 /* ---- throughput and fan-out -------------------------------------------- */
 
 static int kernel_receiver(struct bench_worker *w) {
@@ -269,7 +265,7 @@ const struct bench_backend bench_backend_kernel = {
         .na_reason = "kernel: no broker process, so no RSS per idle client",
         .setup = kernel_setup,
         .teardown = kernel_teardown,
-        .latency = kernel_latency,
+        .pingpong = &kernel_pingpong_ops,
         .throughput = kernel_throughput,
         .fanout = kernel_fanout,
 };

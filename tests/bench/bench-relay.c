@@ -101,7 +101,8 @@ static int relay_listen(struct relay_state *s, const struct bench_config *cfg, i
         _cleanup_close_ int fd = -1;
         int r;
 
-        r = bench_path_join(s->path, sizeof(s->path), cfg->tmpdir, "relay.sock");
+        /* Its own name per variant: latency runs both at once. */
+        r = bench_path_join(s->path, sizeof(s->path), cfg->tmpdir, s->mmsg ? "relay-mmsg.sock" : "relay.sock");
         if (r < 0)
                 return r;
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -243,10 +244,6 @@ static const struct bench_pingpong_ops relay_pingpong_ops = {
         .ping = relay_ping,
         .close = relay_ping_close,
 };
-
-static int relay_latency(void *state, const struct bench_config *cfg, struct bench_latency *ret) {
-        return bench_pingpong_run(cfg, state, &relay_pingpong_ops, ret);
-}
 
 /* ---- throughput and fan-out -------------------------------------------- */
 
@@ -445,7 +442,7 @@ const struct bench_backend bench_backend_relay = {
         .name = "relay",
         .setup = relay_setup,
         .teardown = relay_teardown,
-        .latency = relay_latency,
+        .pingpong = &relay_pingpong_ops,
         .throughput = relay_throughput,
         .fanout = relay_fanout,
         .idle_rss = relay_idle_rss,
@@ -455,7 +452,7 @@ const struct bench_backend bench_backend_relay_mmsg = {
         .name = "relay-mmsg",
         .setup = relay_mmsg_setup,
         .teardown = relay_teardown,
-        .latency = relay_latency,
+        .pingpong = &relay_pingpong_ops,
         .throughput = relay_throughput,
         .fanout = relay_fanout,
         .idle_rss = relay_idle_rss,

@@ -101,10 +101,12 @@ static void print_machine(const struct bench_config *cfg, const struct bench_res
         printf("machine: %ld cpus (%s), %s %s %s\n", sysconf(_SC_NPROCESSORS_ONLN), cpu,
                u.sysname, u.release, u.machine);
         printf("load:    %s at start, %s at end (1, 5, 15 min)\n", res->load_start, res->load_end);
-        printf("counts:  latency %u round trips or %.1f s; 1:1 %llu messages or %.1f s;\n"
+        printf("counts:  latency %u round trips or %.1f s, interleaved with the others in %u slices;\n"
+               "         1:1 %llu messages or %.1f s;\n"
                "         fan-out to N: %llu/N messages or %.1f s, receivers get %.1f s more;\n"
                "         idle clients K=%u (RLIMIT_NOFILE %ld); RLIMIT_SIGPENDING %ld; frames 64 B%s\n\n",
-               cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, (unsigned long long) cfg->tput_count,
+               cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
+               (unsigned long long) cfg->tput_count,
                (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9, cfg->rss_clients,
                cfg->nofile, cfg->sigpending, cfg->quick ? "; --quick: no fan-out 1000" : "");
@@ -237,10 +239,10 @@ static void json_machine_config(const struct bench_config *cfg, const struct ben
         printf(",\"load_end\":");
         json_string(res->load_end);
         printf("},\"config\":{\"quick\":%s,\"latency_count\":%u,\"latency_budget_s\":%.3f,"
-               "\"throughput_count\":%llu,\"fanout_deliveries\":%llu,\"send_budget_s\":%.3f,"
-               "\"grace_s\":%.3f,\"idle_clients\":%u,\"rlimit_nofile\":%ld,\"rlimit_sigpending\":%ld,"
-               "\"frame_bytes\":64},",
-               cfg->quick ? "true" : "false", cfg->lat_count, (double) cfg->lat_budget_ns / 1e9,
+               "\"latency_slices\":%u,\"throughput_count\":%llu,\"fanout_deliveries\":%llu,"
+               "\"send_budget_s\":%.3f,\"grace_s\":%.3f,\"idle_clients\":%u,\"rlimit_nofile\":%ld,"
+               "\"rlimit_sigpending\":%ld,\"frame_bytes\":64},",
+               cfg->quick ? "true" : "false", cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
                (unsigned long long) cfg->tput_count, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9,
                cfg->rss_clients, cfg->nofile, cfg->sigpending);

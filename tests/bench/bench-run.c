@@ -19,45 +19,91 @@ static void phase(const struct bench_config *cfg, const char *what, uint64_t *t)
         *t = now;
 }
 
-int bench_pingpong_run(const struct bench_config *cfg, void *state,
-                       const struct bench_pingpong_ops *ops, struct bench_latency *ret) {
-        _cleanup_(bench_pool_done) struct bench_pool pool = BENCH_POOL_INIT;
-        _cleanup_free_ double *samples = NULL;
-        struct bench_flow ignored = {};
-        void *ping = NULL;
-        uint64_t start, n = 0;
+/* Pool, pong and ping of one system; on failure its error says why. */
+static void pingpong_open(const struct bench_config *cfg, struct bench_pingpong *p) {
+        p->pool = (struct bench_pool) BENCH_POOL_INIT;
+        p->samples = calloc(cfg->lat_count, sizeof(double));
+        if (!p->samples) {
+                p->error = -ENOMEM;
+                return;
+        }
+        p->error = bench_pool_start(&p->pool, 1, p->ops->pong, p->state);
+        if (p->error >= 0)
+                p->error = bench_pool_wait_ready(&p->pool, cfg->ready_timeout_ns);
+        if (p->error >= 0)
+                p->error = p->ops->open(p->state, &p->pool, &p->ping);
+        p->open = p->error >= 0;
+}
+
+/* One slice: up to count round trips, or budget_ns. Its first round trip
+ * wakes pong and broker after the others' slices and is not a sample. */
+static void pingpong_slice(struct bench_pingpong *p, uint64_t count, uint64_t budget_ns) {
+        uint64_t start = bench_now_ns(), end = p->n + count, t0;
         int r;
 
-        samples = calloc(cfg->lat_count, sizeof(double));
-        if (!samples)
-                return -ENOMEM;
-        r = bench_pool_start(&pool, 1, ops->pong, state);
-        if (r < 0)
-                return r;
-        r = bench_pool_wait_ready(&pool, cfg->ready_timeout_ns);
-        if (r < 0)
-                return r;
-        r = ops->open(state, &pool, &ping);
-        if (r < 0)
-                return r;
+        r = p->ops->ping(p->ping, p->seq++);
+        t0 = bench_now_ns();
+        while (r >= 0 && p->n < end && t0 - start < budget_ns) {
+                uint64_t t1;
 
-        start = bench_now_ns();
-        while (n < cfg->lat_count && bench_now_ns() - start < cfg->lat_budget_ns) {
-                uint64_t t0 = bench_now_ns();
-
-                r = ops->ping(ping, n);
-                if (r < 0)
-                        break;
-                samples[n++] = (double) (bench_now_ns() - t0) / 1000.0;
+                r = p->ops->ping(p->ping, p->seq++);
+                t1 = bench_now_ns();
+                if (r >= 0)
+                        p->samples[p->n++] = (double) (t1 - t0) / 1000.0;
+                t0 = t1;
         }
-        ops->close(ping);
-        bench_pool_collect(&pool, bench_now_ns() + cfg->grace_ns, &ignored);
         if (r < 0)
-                return r;
-        if (n < cfg->lat_count)
-                bench_note_append(ret->note, sizeof(ret->note), "%llu of %u round trips within %.1f s",
-                                  (unsigned long long) n, cfg->lat_count, (double) cfg->lat_budget_ns / 1e9);
-        return bench_latency_compute(samples, n, ret);
+                p->error = r;
+        p->clock_ns += t0 - start;
+}
+
+static void pingpong_close(const struct bench_config *cfg, struct bench_pingpong *p) {
+        struct bench_flow ignored = {};
+
+        if (p->open) {
+                p->ops->close(p->ping);
+                bench_pool_collect(&p->pool, bench_now_ns() + cfg->grace_ns, &ignored);
+        }
+        p->open = false;
+        bench_pool_done(&p->pool);
+        if (p->error >= 0 && p->n < cfg->lat_count)
+                bench_note_append(p->result.note, sizeof(p->result.note), "%llu of %u round trips within %.1f s",
+                                  (unsigned long long) p->n, cfg->lat_count, (double) cfg->lat_budget_ns / 1e9);
+        if (p->error >= 0)
+                p->error = bench_latency_compute(p->samples, p->n, &p->result);
+        free(p->samples);
+        p->samples = NULL;
+}
+
+/*
+ * Round trips of every system, interleaved: all are set up and pinged in
+ * slices, cfg->lat_slices per system, each of lat_count / lat_slices round
+ * trips or lat_budget_ns / lat_slices, whichever comes first. The load of
+ * a shared machine drifts over seconds; taken one after another, systems
+ * would each see another load and their ratios would swing with it. The
+ * first system of a round moves on by one each round, so that none always
+ * follows the same one. A system that fails drops out; the others go on.
+ * runs[] holds systems that are set up; one alone is measured the same way.
+ */
+void bench_pingpong_run(const struct bench_config *cfg, struct bench_pingpong *runs, size_t n) {
+        unsigned slices = cfg->lat_slices > 0 ? cfg->lat_slices : 1;
+        uint64_t budget = cfg->lat_budget_ns / slices;
+
+        for (size_t i = 0; i < n; i++)
+                pingpong_open(cfg, &runs[i]);
+        for (unsigned s = 0; s < slices; s++) {
+                uint64_t count = (uint64_t) cfg->lat_count * (s + 1) / slices -
+                                 (uint64_t) cfg->lat_count * s / slices;
+
+                for (size_t k = 0; k < n; k++) {
+                        struct bench_pingpong *p = &runs[(s + k) % n];
+
+                        if (p->error >= 0)
+                                pingpong_slice(p, count, budget);
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                pingpong_close(cfg, &runs[i]);
 }
 
 uint64_t bench_fanout_msgs(const struct bench_config *cfg, unsigned n) {

@@ -331,10 +331,6 @@ static const struct bench_pingpong_ops sbb_pingpong_ops = {
         .close = sbb_ping_close,
 };
 
-static int sbb_latency(void *state, const struct bench_config *cfg, struct bench_latency *ret) {
-        return bench_pingpong_run(cfg, state, &sbb_pingpong_ops, ret);
-}
-
 /* ---- throughput and fan-out -------------------------------------------- */
 
 static int sbb_receiver(struct bench_worker *w) {
@@ -595,7 +591,7 @@ const struct bench_backend bench_backend_sigbroker = {
         .na_reason = "sigbroker: $SIGBROKERD is not set (meson test --benchmark sets it)",
         .setup = sbb_setup,
         .teardown = sbb_teardown,
-        .latency = sbb_latency,
+        .pingpong = &sbb_pingpong_ops,
         .throughput = sbb_throughput,
         .fanout = sbb_fanout,
         .idle_rss = sbb_idle_rss,

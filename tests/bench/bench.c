@@ -7,7 +7,10 @@
  *
  * Each (measure, backend) pair gets a fresh system (setup, measure,
  * teardown) under an alarm; children are killed and reaped, temp sockets
- * removed, whatever happens.
+ * removed, whatever happens. Latency is the exception: every selected
+ * system is set up at once and pinged round robin in short slices
+ * (bench_pingpong_run), so that all of them see the machine's load as it
+ * drifts.
  */
 
 #include <getopt.h>
@@ -17,7 +20,8 @@
 
 #include "bench.h"
 
-#define GUARD_SECONDS 150              /* one measure of one backend */
+#define GUARD_SECONDS 150              /* one measure of one backend (latency: of each) */
+#define LAT_SLICES 20                  /* latency: slices per backend */
 #define RSS_FD_RESERVE 64              /* fds kept free beside K clients */
 
 static const struct bench_backend *const bench_backends[] = {
@@ -42,6 +46,7 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
                 .quick = quick,
                 .lat_count = quick ? 2000 : 20000,
                 .lat_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
+                .lat_slices = LAT_SLICES,
                 .tput_count = quick ? 100000 : 4000000,
                 .fanout_deliveries = quick ? 100000 : 8000000,
                 .fanout_n = { 10, 100, 1000 },
@@ -137,17 +142,13 @@ static void set_cell(struct bench_results *res, enum bench_row row, size_t col, 
         }
 }
 
-static int measure_latency(const struct bench_config *cfg, const struct bench_backend *b, void *state,
-                           struct bench_results *res, size_t col) {
-        struct bench_latency lat = {};
-        int r = b->latency(state, cfg, &lat);
-
-        set_cell(res, BENCH_ROW_LAT_P50, col, r, lat.p50_us);
-        set_cell(res, BENCH_ROW_LAT_P99, col, r, lat.p99_us);
-        set_cell(res, BENCH_ROW_LAT_P999, col, r, lat.p999_us);
-        if (r >= 0 && lat.note[0])
-                bench_results_note(res, b->name, "latency", lat.note);
-        return r;
+static void set_latency_cells(struct bench_results *res, const struct bench_backend *b, size_t col, int r,
+                              const struct bench_latency *lat) {
+        set_cell(res, BENCH_ROW_LAT_P50, col, r, lat->p50_us);
+        set_cell(res, BENCH_ROW_LAT_P99, col, r, lat->p99_us);
+        set_cell(res, BENCH_ROW_LAT_P999, col, r, lat->p999_us);
+        if (r >= 0 && lat->note[0])
+                bench_results_note(res, b->name, "latency", lat->note);
 }
 
 static int measure_flow(const struct bench_config *cfg, const struct bench_backend *b, void *state,
@@ -187,7 +188,7 @@ static int measure_rss(const struct bench_config *cfg, const struct bench_backen
 
 static bool backend_has(const struct bench_backend *b, enum bench_measure m) {
         switch (m) {
-        case BENCH_MEASURE_LATENCY: return b->latency;
+        case BENCH_MEASURE_LATENCY: return b->pingpong;
         case BENCH_MEASURE_THROUGHPUT: return b->throughput;
         case BENCH_MEASURE_IDLE_RSS: return b->idle_rss;
         default: return b->fanout;
@@ -196,8 +197,6 @@ static bool backend_has(const struct bench_backend *b, enum bench_measure m) {
 
 static int measure_dispatch(const struct bench_config *cfg, const struct bench_backend *b, void *state,
                             enum bench_measure m, struct bench_results *res, size_t col) {
-        if (m == BENCH_MEASURE_LATENCY)
-                return measure_latency(cfg, b, state, res, col);
         if (m == BENCH_MEASURE_IDLE_RSS)
                 return measure_rss(cfg, b, state, res, col);
         return measure_flow(cfg, b, state, m, res, col);
@@ -215,40 +214,100 @@ static void set_measure_cells(struct bench_results *res, enum bench_measure m, s
                 set_cell(res, first[m] + i, col, r, 0);
 }
 
-static void run_measure(const struct bench_config *cfg, const struct bench_backend *b, enum bench_measure m,
-                        struct bench_results *res, size_t col) {
-        uint64_t t0 = bench_now_ns();
-        void *state = NULL;
-        int r = -EOPNOTSUPP;
-
-        fprintf(stderr, "%-12s %-12s ", measure_names[m], b->name);
-        bench_guard_arm(GUARD_SECONDS);
-        if (backend_has(b, m) && b->setup) {
-                r = b->setup(cfg, &state);
-                if (r >= 0)
-                        r = measure_dispatch(cfg, b, state, m, res, col);
-                else
-                        set_measure_cells(res, m, col, r);
-                if (b->teardown)
-                        b->teardown(state);
-        } else
-                set_measure_cells(res, m, col, r);
-        bench_guard_arm(0);
-
+/* The end of a progress line: n/a, the error (also as a note), or the time. */
+static void progress_end(struct bench_results *res, const struct bench_backend *b, enum bench_measure m, int r,
+                         uint64_t ns) {
         if (r == -EOPNOTSUPP)
                 fprintf(stderr, "n/a\n");
         else if (r < 0) {
                 fprintf(stderr, "error: %s\n", strerror(-r));
                 bench_results_note(res, b->name, measure_names[m], strerror(-r));
         } else
-                fprintf(stderr, "%.1f s\n", (double) (bench_now_ns() - t0) / 1e9);
+                fprintf(stderr, "%.1f s\n", (double) ns / 1e9);
+}
+
+/* Sets up one backend for measure m; on failure its cells say why. */
+static int setup_measure(const struct bench_config *cfg, const struct bench_backend *b, enum bench_measure m,
+                         struct bench_results *res, size_t col, void **ret_state) {
+        int r = -EOPNOTSUPP;
+
+        *ret_state = NULL;
+        if (backend_has(b, m) && b->setup)
+                r = b->setup(cfg, ret_state);
+        if (r < 0)
+                set_measure_cells(res, m, col, r);
+        return r;
+}
+
+static void teardown(const struct bench_backend *b, void *state) {
+        if (b->teardown)
+                b->teardown(state);
+}
+
+static void run_measure(const struct bench_config *cfg, const struct bench_backend *b, enum bench_measure m,
+                        struct bench_results *res, size_t col) {
+        uint64_t t0 = bench_now_ns();
+        void *state;
+        int r;
+
+        fprintf(stderr, "%-12s %-12s ", measure_names[m], b->name);
+        bench_guard_arm(GUARD_SECONDS);
+        r = setup_measure(cfg, b, m, res, col, &state);
+        if (r >= 0)
+                r = measure_dispatch(cfg, b, state, m, res, col);
+        teardown(b, state);
+        bench_guard_arm(0);
+        progress_end(res, b, m, r, bench_now_ns() - t0);
+}
+
+/* Latency of the selected backends, all set up at once and interleaved;
+ * one that cannot be set up reads n/a or error, the others still run. */
+static void run_latency(const struct bench_config *cfg, const bool *selected, size_t n_selected,
+                        struct bench_results *res) {
+        const enum bench_measure m = BENCH_MEASURE_LATENCY;
+        const struct bench_backend *const *bs = res->backends;
+        struct bench_pingpong runs[BENCH_BACKENDS_MAX] = {};
+        size_t cols[BENCH_BACKENDS_MAX], n = 0;
+        int errors[BENCH_BACKENDS_MAX] = {};
+        uint64_t clock_ns[BENCH_BACKENDS_MAX] = {};
+
+        fprintf(stderr, "%-12s interleaved, %u slices per backend\n", measure_names[m], cfg->lat_slices);
+        bench_guard_arm(GUARD_SECONDS * (unsigned) n_selected);
+        for (size_t i = 0; i < res->n_backends; i++) {
+                void *state;
+
+                if (!selected[i])
+                        continue;
+                errors[i] = setup_measure(cfg, bs[i], m, res, i, &state);
+                if (errors[i] < 0)
+                        teardown(bs[i], state);
+                else {
+                        runs[n] = (struct bench_pingpong) { .ops = bs[i]->pingpong, .state = state };
+                        cols[n++] = i;
+                }
+        }
+        bench_pingpong_run(cfg, runs, n);
+        for (size_t k = 0; k < n; k++) {
+                teardown(bs[cols[k]], runs[k].state);
+                errors[cols[k]] = runs[k].error;
+                clock_ns[cols[k]] = runs[k].clock_ns;
+                set_latency_cells(res, bs[cols[k]], cols[k], runs[k].error, &runs[k].result);
+        }
+        bench_guard_arm(0);
+
+        for (size_t i = 0; i < res->n_backends; i++)
+                if (selected[i]) {
+                        fprintf(stderr, "%-12s %-12s ", measure_names[m], bs[i]->name);
+                        progress_end(res, bs[i], m, errors[i], clock_ns[i]);
+                }
 }
 
 int main(int argc, char **argv) {
         struct bench_results res = { .backends = bench_backends, .n_backends = ELEMENTSOF(bench_backends) };
+        bool selected[ELEMENTSOF(bench_backends)] = {}, any = false;
         const char *only_backend = NULL;
+        size_t n_selected = 0;
         struct bench_config cfg;
-        bool any = false;
         int r;
 
         /* The relay backend re-executes this program as its server. */
@@ -271,14 +330,20 @@ int main(int argc, char **argv) {
         bench_guard_install(cfg.tmpdir);
         bench_loadavg(res.load_start, sizeof(res.load_start));
 
+        for (size_t i = 0; i < res.n_backends; i++) {
+                selected[i] = !only_backend || strcmp(only_backend, bench_backends[i]->name) == 0;
+                n_selected += selected[i];
+        }
         for (enum bench_measure m = 0; m < _BENCH_MEASURE_MAX; m++) {
-                if (!measure_selected(&cfg, m))
+                if (n_selected == 0 || !measure_selected(&cfg, m))
                         continue;
-                for (size_t i = 0; i < res.n_backends; i++)
-                        if (!only_backend || strcmp(only_backend, bench_backends[i]->name) == 0) {
-                                run_measure(&cfg, bench_backends[i], m, &res, i);
-                                any = true;
-                        }
+                any = true;
+                if (m == BENCH_MEASURE_LATENCY)
+                        run_latency(&cfg, selected, n_selected, &res);
+                else
+                        for (size_t i = 0; i < res.n_backends; i++)
+                                if (selected[i])
+                                        run_measure(&cfg, bench_backends[i], m, &res, i);
         }
         rmdir(cfg.tmpdir);
         bench_loadavg(res.load_end, sizeof(res.load_end));

@@ -66,6 +66,7 @@ struct bench_config {
         char tmpdir[64];               /* mkdtemp'd for this run */
         unsigned lat_count;            /* round trips */
         uint64_t lat_budget_ns;        /* ... or this long, whichever first */
+        unsigned lat_slices;           /* ... taken in this many slices per system */
         uint64_t tput_count;           /* 1:1 messages */
         uint64_t fanout_deliveries;    /* fan-out to N sends this / N messages */
         unsigned fanout_n[3];          /* 10, 100, 1000 */
@@ -107,8 +108,13 @@ struct bench_rss {
 
 /* ---- the backend interface --------------------------------------------- */
 
+struct bench_pingpong_ops;
+
 /*
  * Every measurement gets a fresh system: setup, one measure, teardown.
+ * Latency is the exception to "one at a time": every selected system is
+ * set up at once and pinged in slices (bench_pingpong_run), so pingpong is
+ * a table for that driver, not a measure of its own.
  * All return 0 or a negative errno; -EOPNOTSUPP reads "n/a".
  */
 struct bench_backend {
@@ -116,7 +122,7 @@ struct bench_backend {
         const char *na_reason;         /* shown when a row is n/a */
         int (*setup)(const struct bench_config *cfg, void **ret_state);
         void *(*teardown)(void *state); /* accepts NULL, returns NULL */
-        int (*latency)(void *state, const struct bench_config *cfg, struct bench_latency *ret);
+        const struct bench_pingpong_ops *pingpong;
         int (*throughput)(void *state, const struct bench_config *cfg, struct bench_flow *ret);
         int (*fanout)(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret);
         int (*idle_rss)(void *state, const struct bench_config *cfg, unsigned k, struct bench_rss *ret);
@@ -269,8 +275,22 @@ struct bench_rss_ops {
         void (*close)(void *client);
 };
 
-int bench_pingpong_run(const struct bench_config *cfg, void *state,
-                       const struct bench_pingpong_ops *ops, struct bench_latency *ret);
+/* One system's part in a latency run. The caller fills in ops and state
+ * (set up), the driver the rest; error < 0 voids the result. */
+struct bench_pingpong {
+        const struct bench_pingpong_ops *ops;
+        void *state;
+        int error;
+        uint64_t clock_ns;             /* time spent in its slices */
+        struct bench_latency result;
+        struct bench_pool pool;        /* the driver's, from here on */
+        bool open;                     /* pong ready, ping open */
+        void *ping;
+        double *samples;
+        uint64_t n, seq;
+};
+
+void bench_pingpong_run(const struct bench_config *cfg, struct bench_pingpong *runs, size_t n);
 int bench_flow_run(const struct bench_config *cfg, void *state, const struct bench_flow_ops *ops,
                    unsigned n, uint64_t msgs, struct bench_flow *ret);
 uint64_t bench_fanout_msgs(const struct bench_config *cfg, unsigned n);
