@@ -4,9 +4,76 @@
 
 #include "protocol.h"
 #include "queue.h"
+#include "util.h"
+
+#define HEAP_CAP_MIN 8u
+#define SIGNAL_GRAIN 32u                /* see PENDING_OVERHEAD */
+
+#define HEAP_POOL(cap) MEMPOOL_INIT((cap) * sizeof(Pending *))
+#define SIGNAL_POOL(i) MEMPOOL_INIT(sizeof(Signal) + (i) * SIGNAL_GRAIN)
+
+/*
+ * The free lists are this file's, not a Broker's: the daemon has one
+ * thread, a Signal is shared by the Queues of all its receivers and
+ * outlives each, and this API (signal_new(), pending_free()) has no
+ * context to carry a pool in. Each list keeps at most
+ * MEMPOOL_MAX_FREE_BYTES, and queue_pools_trim() empties them.
+ */
+static MemPool pending_pool = MEMPOOL_INIT(sizeof(Pending));
+static MemPool heap_pools[] = { HEAP_POOL(8), HEAP_POOL(16), HEAP_POOL(32) };
+/* Payloads of up to 0, 32, ..., 256 bytes; larger ones are rarer, and
+ * memcpy() and the socket cost more than malloc() for them. */
+static MemPool signal_pools[] = {
+        SIGNAL_POOL(0), SIGNAL_POOL(1), SIGNAL_POOL(2), SIGNAL_POOL(3), SIGNAL_POOL(4),
+        SIGNAL_POOL(5), SIGNAL_POOL(6), SIGNAL_POOL(7), SIGNAL_POOL(8),
+};
+
+static MemPool *signal_pool(uint32_t payload_len) {
+        uint32_t i = (payload_len + SIGNAL_GRAIN - 1) / SIGNAL_GRAIN;
+
+        return payload_len <= (ELEMENTSOF(signal_pools) - 1) * SIGNAL_GRAIN ? &signal_pools[i] : NULL;
+}
+
+static MemPool *heap_pool(uint32_t cap) {
+        for (size_t i = 0; i < ELEMENTSOF(heap_pools); i++)
+                if (cap == HEAP_CAP_MIN << i)
+                        return &heap_pools[i];
+        return NULL;
+}
+
+static void *pool_alloc(MemPool *pool, size_t size) {
+        return pool ? mempool_alloc(pool) : malloc(size);
+}
+
+static void pool_free(MemPool *pool, void *obj) {
+        if (pool)
+                mempool_free(pool, obj);
+        else
+                free(obj);
+}
+
+const MemPool *queue_pool_of_pending(void) {
+        return &pending_pool;
+}
+
+const MemPool *queue_pool_of_signal(uint32_t payload_len) {
+        return signal_pool(payload_len);
+}
+
+const MemPool *queue_pool_of_heap(uint32_t cap) {
+        return heap_pool(cap);
+}
+
+void queue_pools_trim(void) {
+        mempool_trim(&pending_pool);
+        for (size_t i = 0; i < ELEMENTSOF(heap_pools); i++)
+                mempool_trim(&heap_pools[i]);
+        for (size_t i = 0; i < ELEMENTSOF(signal_pools); i++)
+                mempool_trim(&signal_pools[i]);
+}
 
 Signal *signal_new(uint32_t signo, uint8_t priority, const void *payload, uint32_t payload_len) {
-        Signal *s = malloc(sizeof(*s) + payload_len);
+        Signal *s = pool_alloc(signal_pool(payload_len), sizeof(*s) + payload_len);
 
         if (!s)
                 return NULL;
@@ -29,7 +96,7 @@ Signal *signal_ref(Signal *s) {
 
 Signal *signal_unref(Signal *s) {
         if (s && --s->n_ref == 0)
-                free(s);
+                pool_free(signal_pool(s->payload_len), s);
         return NULL;
 }
 
@@ -77,14 +144,33 @@ static void sift_down(Queue *q, uint32_t i) {
         place(q, i, p);
 }
 
+static void heap_free(Pending **heap, uint32_t cap) {
+        pool_free(heap_pool(cap), heap);
+}
+
+/* A full array of cap entries, moved to one of new_cap; NULL on ENOMEM,
+ * with heap left as it was. */
+static Pending **heap_grow(Pending **heap, uint32_t cap, uint32_t new_cap) {
+        Pending **grown;
+
+        if (cap > 0 && !heap_pool(cap) && !heap_pool(new_cap))
+                return realloc(heap, new_cap * sizeof(*heap));  /* may grow in place */
+        grown = pool_alloc(heap_pool(new_cap), new_cap * sizeof(*heap));
+        if (grown && cap > 0) {
+                memcpy(grown, heap, cap * sizeof(*heap));
+                heap_free(heap, cap);
+        }
+        return grown;
+}
+
 static int reserve(Queue *q) {
         Pending **heap;
         uint32_t cap;
 
         if (q->n < q->cap)
                 return 0;
-        cap = q->cap ? q->cap * 2 : 8;
-        heap = realloc(q->heap, cap * sizeof(*heap));
+        cap = q->cap ? q->cap * 2 : HEAP_CAP_MIN;
+        heap = heap_grow(q->heap, q->cap, cap);
         if (!heap)
                 return -ENOMEM;
         q->heap = heap;
@@ -116,7 +202,7 @@ int queue_push_pending(Queue *q, Pending *p) {
 }
 
 Pending *queue_push(Queue *q, Signal *signal, uint64_t order) {
-        Pending *p = malloc(sizeof(*p));
+        Pending *p = mempool_alloc(&pending_pool);
 
         if (!p)
                 return NULL;
@@ -138,7 +224,7 @@ Pending *queue_peek(const Queue *q) {
 
 static void release_array_if_empty(Queue *q) {
         if (q->n == 0) {
-                free(q->heap);
+                heap_free(q->heap, q->cap);
                 q->heap = NULL;
                 q->cap = 0;
         }
@@ -200,7 +286,7 @@ void pending_free(Pending *p) {
         if (!p)
                 return;
         signal_unref(p->signal);
-        free(p);
+        mempool_free(&pending_pool, p);
 }
 
 void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata) {

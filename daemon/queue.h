@@ -10,11 +10,17 @@
  * Limits are not this module's business: the broker checks them before it
  * pushes. The heap array is allocated on the first push and freed when the
  * queue empties, so an idle receiver costs nothing here.
+ *
+ * Signals, Pendings and the small heap arrays come from bounded free lists
+ * (mempool.h) rather than from malloc() each time: routing a signal then
+ * allocates nothing once the lists are warm (issue 8).
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mempool.h"
 
 typedef struct User User;
 
@@ -43,7 +49,14 @@ typedef struct Pending {
 /* What one Pending costs against the byte limits: its payload plus a fixed
  * share that covers, with malloc's own overhead, the Pending, its heap slot
  * and a whole Signal (shared Signals are counted once per receiver, so the
- * charge is never less than the memory used). */
+ * charge is never less than the memory used). On x86-64: the Pending is 32
+ * bytes (48 with malloc's header), its heap slot 8 (16 at most when the
+ * array has just doubled), and the Signal 88 plus its payload rounded up
+ * to the pool's 32-byte grain (SIGNAL_GRAIN in queue.c), at most 128 +
+ * payload_len with malloc's header: 192 + payload_len in all. That grain is
+ * why the pooled Signal classes are so fine: a coarser one would waste more
+ * than is charged. The smallest heap array (8 slots) is per non-empty
+ * queue, not per Pending, and part of a connection's own cost. */
 #define PENDING_OVERHEAD 192u
 static inline uint64_t pending_cost(const Signal *s) { return (uint64_t) s->payload_len + PENDING_OVERHEAD; }
 
@@ -78,3 +91,12 @@ void queue_remove(Queue *q, Pending *p);
 void pending_free(Pending *p);
 void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata);
 static inline uint32_t queue_length(const Queue *q) { return q->n; }
+
+/* The free lists behind signal_new(), queue_push() and the heap arrays, one
+ * set per process; NULL: objects of that size come from malloc(). Exposed
+ * for the tests. */
+const MemPool *queue_pool_of_pending(void);
+const MemPool *queue_pool_of_signal(uint32_t payload_len);
+const MemPool *queue_pool_of_heap(uint32_t cap);
+/* Give all kept objects back to malloc(), after a burst has drained. */
+void queue_pools_trim(void);

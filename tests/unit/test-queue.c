@@ -1,5 +1,6 @@
 /* The receiver's pending queue: delivery order, coalescing bookkeeping,
- * drop-oldest and re-insertion, on the data structure alone. */
+ * drop-oldest and re-insertion, on the data structure alone; and the free
+ * lists its objects come from. */
 
 #include <check.h>
 #include <stdlib.h>
@@ -145,6 +146,158 @@ START_TEST(test_signal_shared_by_receivers) {
 }
 END_TEST
 
+/* ---- free lists ---- */
+
+static uint32_t n_free(const MemPool *pool) {
+        ck_assert_ptr_nonnull(pool);
+        return pool->n_free;
+}
+
+START_TEST(test_pool_reuses_freed_objects) {
+        Queue q = QUEUE_INIT;
+        Pending *p, *again;
+        Signal *s, *t;
+
+        queue_pools_trim();
+        p = push(&q, 35, 0, 1);
+        s = p->signal;
+        ck_assert_ptr_eq(queue_pop(&q), p);
+        pending_free(p);                                        /* the Pending, its Signal, the array */
+        ck_assert_uint_eq(n_free(queue_pool_of_pending()), 1);
+        ck_assert_uint_eq(n_free(queue_pool_of_signal(sizeof(uint64_t))), 1);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 1);
+
+        again = push(&q, 35, 0, 2);                             /* payload 8: the same class as 20 below */
+        ck_assert_ptr_eq(again, p);
+        ck_assert_ptr_eq(again->signal, s);
+        ck_assert_uint_eq(n_free(queue_pool_of_pending()), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_signal(sizeof(uint64_t))), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 0);
+        queue_clear(&q, NULL, NULL);
+
+        t = signal_new(36, 0, "twenty bytes of data", 20);
+        ck_assert_ptr_eq(t, s);                                 /* freed by queue_clear() */
+        ck_assert_mem_eq(t->payload, "twenty bytes of data", 20);
+        ck_assert_uint_eq(t->n_ref, 1);
+        signal_unref(t);
+}
+END_TEST
+
+START_TEST(test_pool_keeps_at_most_its_bound) {
+        const MemPool *pending_pool = queue_pool_of_pending(), *signal_pool = queue_pool_of_signal(0);
+        Signal *shared = signal_new(40, 0, NULL, 0);
+        uint32_t n = pending_pool->max_free + 100;
+        Signal **signals = calloc(n, sizeof(*signals));
+        Queue q = QUEUE_INIT;
+
+        ck_assert_uint_le((uint64_t) pending_pool->max_free * pending_pool->size, MEMPOOL_MAX_FREE_BYTES);
+        ck_assert_uint_le((uint64_t) signal_pool->max_free * signal_pool->size, MEMPOOL_MAX_FREE_BYTES);
+        ck_assert_uint_ge(pending_pool->max_free, 1024);       /* a few packets' worth */
+        queue_pools_trim();
+        for (uint64_t i = 1; i <= n; i++)
+                ck_assert_ptr_nonnull(queue_push(&q, shared, i));
+        signal_unref(shared);
+        queue_clear(&q, NULL, NULL);
+        ck_assert_uint_eq(n_free(pending_pool), pending_pool->max_free);
+
+        for (uint32_t i = 0; i < n; i++)
+                signals[i] = signal_new(41, 0, NULL, 0);
+        for (uint32_t i = 0; i < n; i++)
+                signal_unref(signals[i]);
+        ck_assert_uint_eq(n_free(signal_pool), signal_pool->max_free);
+        free(signals);
+
+        queue_pools_trim();
+        ck_assert_uint_eq(n_free(pending_pool), 0);
+        ck_assert_uint_eq(n_free(signal_pool), 0);
+}
+END_TEST
+
+START_TEST(test_pool_signal_size_classes) {
+        /* Each class boundary of the 32-byte grain, and beyond the last. */
+        static const uint32_t lens[] = { 0, 1, 31, 32, 33, 63, 64, 65, 128, 129, 224, 225, 255, 256, 257, 1024, 4096 };
+        uint8_t payload[4096];
+
+        for (size_t i = 0; i < sizeof(payload); i++)
+                payload[i] = (uint8_t) (i * 7 + 1);
+        for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+                const MemPool *pool = queue_pool_of_signal(lens[i]);
+                Signal *s;
+
+                queue_pools_trim();
+                if (lens[i] > 256) {
+                        ck_assert_ptr_null(pool);                       /* larger: plain malloc() */
+                        s = signal_new(35, 0, payload, lens[i]);
+                        ck_assert_mem_eq(s->payload, payload, lens[i]);
+                        signal_unref(s);
+                        continue;
+                }
+                /* The smallest class that holds it: the payload fits, one grain less would not. */
+                ck_assert_uint_ge(pool->size, sizeof(Signal) + lens[i]);
+                ck_assert_uint_lt(pool->size, sizeof(Signal) + lens[i] + 32);
+                ck_assert_ptr_eq(pool, queue_pool_of_signal((lens[i] + 31) / 32 * 32));
+                if (lens[i] % 32 == 1)
+                        ck_assert_ptr_ne(queue_pool_of_signal(lens[i] - 1), pool);     /* past a boundary */
+                s = signal_new(35, 0, payload, lens[i]);                /* under ASan: fits its object */
+                ck_assert_mem_eq(s->payload, payload, lens[i]);
+                signal_unref(s);
+                ck_assert_uint_eq(n_free(pool), 1);
+        }
+}
+END_TEST
+
+/* glibc's chunk for malloc(n) on 64-bit: n plus its 8-byte header, in 16s. */
+static size_t malloc_chunk(size_t n) {
+        size_t c = (n + 8 + 15) & ~(size_t) 15;
+        return c < 32 ? 32 : c;
+}
+
+START_TEST(test_pending_overhead_covers_memory) {
+        /* One Pending's own memory: its object, its heap slot (twice, just
+         * after the array doubled) and a whole Signal, never more than what
+         * is charged for it (the comment at PENDING_OVERHEAD). */
+        for (uint32_t len = 0; len <= 4096; len++) {
+                const MemPool *pool = queue_pool_of_signal(len);
+                size_t signal = pool ? pool->size : sizeof(Signal) + len;
+                size_t used = malloc_chunk(sizeof(Pending)) + 2 * sizeof(Pending *) + malloc_chunk(signal);
+
+                ck_assert_msg(used <= pending_cost(&(Signal) { .payload_len = len }),
+                              "payload %u: %zu bytes used, charged less", len, used);
+        }
+}
+END_TEST
+
+START_TEST(test_pool_heap_arrays_released_when_empty) {
+        Queue q = QUEUE_INIT;
+
+        queue_pools_trim();
+        push(&q, 35, 0, 1);
+        ck_assert_ptr_nonnull(q.heap);
+        pending_free(queue_pop(&q));
+        ck_assert_ptr_null(q.heap);                             /* empty: the array is given up... */
+        ck_assert_uint_eq(q.cap, 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 1);    /* ...to its free list */
+
+        for (uint64_t i = 1; i <= 40; i++)                      /* 8, 16, 32, then 64 from malloc() */
+                push(&q, 35, 0, i);
+        ck_assert_uint_eq(q.cap, 64);
+        ck_assert_ptr_null(queue_pool_of_heap(64));
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 1);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(16)), 1);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(32)), 1);
+        for (uint64_t i = 1; i <= 40; i++)
+                ck_assert_uint_eq(pop_order(&q), i);            /* nothing lost in the moves */
+        ck_assert_ptr_null(q.heap);
+
+        queue_pools_trim();
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(16)), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_heap(32)), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_pending()), 0);
+        ck_assert_uint_eq(n_free(queue_pool_of_signal(sizeof(uint64_t))), 0);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("queue");
         TCase *tc = tcase_create("pending");
@@ -157,6 +310,13 @@ int main(void) {
         tcase_add_test(tc, test_remove_oldest_and_reinsert);
         tcase_add_test(tc, test_remove_from_middle);
         tcase_add_test(tc, test_signal_shared_by_receivers);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("pools");
+        tcase_add_test(tc, test_pool_reuses_freed_objects);
+        tcase_add_test(tc, test_pool_keeps_at_most_its_bound);
+        tcase_add_test(tc, test_pool_signal_size_classes);
+        tcase_add_test(tc, test_pending_overhead_covers_memory);
+        tcase_add_test(tc, test_pool_heap_arrays_released_when_empty);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
