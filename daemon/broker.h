@@ -114,8 +114,10 @@ int broker_reload(Broker *b, char **ret_error);
 
 /* Flush every peer marked dirty; called at the end of each event. */
 void broker_flush_dirty(Broker *b);
-/* A peer now holds deferred RESULTs only: write them within the hold time. */
+/* A peer now holds deferred RESULTs only: write them within the hold time.
+ * broker_undefer(): it holds none any more. Both accept either state. */
 void broker_defer(Broker *b, Peer *p);
+void broker_undefer(Broker *b, Peer *p);
 
 /* Routing (route.c). */
 int broker_handle_send(Broker *b, Peer *sender, uint64_t serial, const SbSend *send);

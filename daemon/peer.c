@@ -231,7 +231,7 @@ Peer *peer_free(Peer *p) {
                 b->metrics.disconnections++;
         }
         list_unlink(&p->dirty_link);
-        list_unlink(&p->defer_link);
+        broker_undefer(b, p);
         if (p->event)
                 event_free(p->event);
         if (p->user) {
@@ -348,7 +348,7 @@ void peer_consume_output(Peer *p, size_t n) {
         n = MIN(n, (size_t) (p->out_len - p->out_head));
         p->out_head += (uint32_t) n;
         if (p->out_head == p->out_len) {
-                list_unlink(&p->defer_link);    /* nothing held back any more */
+                broker_undefer(p->broker, p);   /* nothing held back any more */
                 /* Drained: give the memory back, idle peers should hold none. */
                 free(p->out);
                 p->out = NULL;
