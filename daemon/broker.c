@@ -121,8 +121,10 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata) {
 
         log_suppressed(b);
         /* After a burst has drained, give the memory back to the system
-         * rather than keep the high-water mark for good. */
+         * rather than keep the high-water mark for good: the queue's free
+         * lists to malloc, then malloc's free memory to the kernel. */
         if (b->total_pending == 0 && b->peak_bytes > TRIM_THRESHOLD) {
+                queue_pools_trim();
                 malloc_trim(0);
                 b->peak_bytes = 0;
         }
