@@ -125,6 +125,7 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata) {
          * lists to malloc, then malloc's free memory to the kernel. */
         if (b->total_pending == 0 && b->peak_bytes > TRIM_THRESHOLD) {
                 queue_pools_trim();
+                mempool_trim(&b->out_pool);
                 malloc_trim(0);
                 b->peak_bytes = 0;
         }
@@ -247,6 +248,7 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
                 b->options.config_path = CONFIG_DEFAULT_PATH;
         b->listen_fd = -1;
         b->pidwatch = (PidWatch) PIDWATCH_INIT;
+        b->out_pool = (MemPool) MEMPOOL_INIT(PEER_OUT_INITIAL);
         list_init(&b->peers);
         list_init(&b->dirty);
         list_init(&b->deferred);
@@ -315,6 +317,7 @@ Broker *broker_free(Broker *b) {
         hashtable_destroy(&b->memberships);
         config_free(b->config);
         state_free(b);
+        mempool_trim(&b->out_pool);
         free(b->rxbuf);
         free(b->txbuf);
         free(b->in_packet);

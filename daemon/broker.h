@@ -12,6 +12,7 @@
 #include "hashtable.h"
 #include "list.h"
 #include "log.h"
+#include "mempool.h"
 #include "metrics.h"
 #include "peer.h"
 #include "pidwatch.h"
@@ -100,6 +101,7 @@ struct Broker {
 
         uint8_t *rxbuf;                 /* one packet in */
         uint8_t *txbuf;                 /* one packet out */
+        MemPool out_pool;               /* peers' control buffers of PEER_OUT_INITIAL bytes */
         Pending **in_packet;            /* entries encoded into txbuf, until the write succeeds */
 };
 

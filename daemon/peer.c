@@ -22,6 +22,7 @@
 #define CAP_KILL_BIT 5
 
 static void peer_on_event(evutil_socket_t fd, short what, void *userdata);
+static void release_output(Peer *p);
 
 /* ---- identity ---- */
 
@@ -246,7 +247,7 @@ Peer *peer_free(Peer *p) {
                 close(p->pidfd);
         free(p->groups);
         free(p->lost);
-        free(p->out);
+        release_output(p);
         free(p);
         return NULL;
 }
@@ -266,18 +267,38 @@ void peer_mark_dirty(Peer *p) {
                 list_link_tail(&p->broker->dirty, &p->dirty_link);
 }
 
+/* The first PEER_OUT_INITIAL bytes come from the broker's pool: a peer
+ * whose answers are written as soon as they are made takes and gives back
+ * a buffer per request, and should not go through malloc() for it. */
+static void release_output(Peer *p) {
+        if (p->out_cap == PEER_OUT_INITIAL)
+                mempool_free(&p->broker->out_pool, p->out);
+        else
+                free(p->out);
+        p->out = NULL;
+        p->out_head = p->out_len = p->out_cap = 0;
+}
+
 static int reserve_output(Peer *p, size_t n) {
-        if (p->out_len + n > p->out_cap) {
-                uint32_t cap = p->out_cap ? p->out_cap : 4096;
-                uint8_t *out;
+        uint32_t cap = p->out_cap;
+        uint8_t *out;
+
+        if (p->out_len + n <= cap)
+                return 0;
+        if (cap == 0 && n <= PEER_OUT_INITIAL) {
+                out = mempool_alloc(&p->broker->out_pool);
+                cap = PEER_OUT_INITIAL;
+        } else {
+                cap = cap ? cap : PEER_OUT_INITIAL;
                 while (cap < p->out_len + n)
                         cap *= 2;
+                /* Pool objects come from malloc() too. */
                 out = realloc(p->out, cap);
-                if (!out)
-                        return -ENOMEM;
-                p->out = out;
-                p->out_cap = cap;
         }
+        if (!out)
+                return -ENOMEM;
+        p->out = out;
+        p->out_cap = cap;
         return 0;
 }
 
@@ -350,9 +371,7 @@ void peer_consume_output(Peer *p, size_t n) {
         if (p->out_head == p->out_len) {
                 broker_undefer(p->broker, p);   /* nothing held back any more */
                 /* Drained: give the memory back, idle peers should hold none. */
-                free(p->out);
-                p->out = NULL;
-                p->out_head = p->out_len = p->out_cap = 0;
+                release_output(p);
         }
 }
 

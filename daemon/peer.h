@@ -32,6 +32,8 @@ typedef struct User User;
  * write and a wakeup per send, few enough that a pipelining sender sees
  * its answers flow. */
 #define PEER_DEFER_MAX 4096u
+/* A control buffer starts at this size, from Broker.out_pool. */
+#define PEER_OUT_INITIAL 4096u
 
 typedef struct PeerStats {
         uint64_t sent;                  /* SEND frames handled (probes too) */
