@@ -397,9 +397,10 @@ static size_t encode_gaps(Peer *p, uint8_t *buf, size_t size, uint32_t *n_frames
         return len;
 }
 
-static ssize_t encode_delivery(Peer *p, const Pending *pe, uint64_t seq, uint8_t *buf, size_t size) {
+static SbFrame deliver_frame(const Pending *pe, uint64_t seq) {
         const Signal *s = pe->signal;
-        SbFrame f = {
+
+        return (SbFrame) {
                 .type = SB_MSG_DELIVER,
                 .deliver = {
                         .signo = s->signo,
@@ -416,7 +417,30 @@ static ssize_t encode_delivery(Peer *p, const Pending *pe, uint64_t seq, uint8_t
                         .payload_len = s->payload_len,
                 },
         };
-        return sb_frame_encode(&f, buf, size);
+}
+
+/* A signal for several receivers is encoded once (its head), then copied
+ * and patched with each receiver's priority, merge count and sequence
+ * number; a signal for one is encoded straight into the packet. */
+static ssize_t encode_delivery(Pending *pe, uint64_t seq, uint8_t *buf, size_t size) {
+        Signal *s = pe->signal;
+        size_t n = SB_DELIVER_HEAD_SIZE + (size_t) s->payload_len;
+        SbFrame f;
+
+        if (!s->head && s->n_ref > 1 && signal_head_alloc(s)) {
+                f = deliver_frame(pe, seq);
+                (void) sb_deliver_encode_head(&f, s->head);     /* a queued payload always fits */
+        }
+        if (!s->head) {
+                f = deliver_frame(pe, seq);
+                return sb_frame_encode(&f, buf, size);
+        }
+        if (n > size)
+                return -ENOBUFS;
+        memcpy(buf, s->head, SB_DELIVER_HEAD_SIZE);
+        sb_deliver_patch(buf, pe->priority, pe->merged, seq);
+        memcpy(buf + SB_DELIVER_HEAD_SIZE, s->payload, s->payload_len);
+        return (ssize_t) n;
 }
 
 /* Encode deliveries while the window and the packet allow. Blocked signals
@@ -436,7 +460,7 @@ static size_t encode_deliveries(Peer *p, uint8_t *buf, size_t size, uint32_t *n_
                         } else
                                 continue;
                 }
-                n = encode_delivery(p, pe, p->seq + *n_frames + 1, buf + len, size - len);
+                n = encode_delivery(pe, p->seq + *n_frames + 1, buf + len, size - len);
                 if (n < 0)
                         break;
                 b->in_packet[(*n_popped)++] = queue_pop(&p->queue);

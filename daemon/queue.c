@@ -20,6 +20,7 @@
  * MEMPOOL_MAX_FREE_BYTES, and queue_pools_trim() empties them.
  */
 static MemPool pending_pool = MEMPOOL_INIT(sizeof(Pending));
+static MemPool head_pool = MEMPOOL_INIT(SB_DELIVER_HEAD_SIZE);
 static MemPool heap_pools[] = { HEAP_POOL(8), HEAP_POOL(16), HEAP_POOL(32) };
 /* Payloads of up to 0, 32, ..., 256 bytes; larger ones are rarer, and
  * memcpy() and the socket cost more than malloc() for them. */
@@ -66,6 +67,7 @@ const MemPool *queue_pool_of_heap(uint32_t cap) {
 
 void queue_pools_trim(void) {
         mempool_trim(&pending_pool);
+        mempool_trim(&head_pool);
         for (size_t i = 0; i < ELEMENTSOF(heap_pools); i++)
                 mempool_trim(&heap_pools[i]);
         for (size_t i = 0; i < ELEMENTSOF(signal_pools); i++)
@@ -95,9 +97,19 @@ Signal *signal_ref(Signal *s) {
 }
 
 Signal *signal_unref(Signal *s) {
-        if (s && --s->n_ref == 0)
+        if (s && --s->n_ref == 0) {
+                mempool_free(&head_pool, s->head);
                 pool_free(signal_pool(s->payload_len), s);
+        }
         return NULL;
+}
+
+/* Only shared Signals get one: its memory is then covered by the charge of
+ * the second receiver's Pending, which assumes a whole Signal of its own. */
+uint8_t *signal_head_alloc(Signal *s) {
+        if (!s->head)
+                s->head = mempool_alloc(&head_pool);
+        return s->head;
 }
 
 /* Does a come out before b? */

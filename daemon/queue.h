@@ -24,17 +24,19 @@
 
 typedef struct User User;
 
+/* Laid out without holes: its size counts in PENDING_OVERHEAD. */
 typedef struct Signal {
         unsigned n_ref;
+        uint32_t signo;
         uint64_t id;                    /* broker-wide, for the restart journal */
         uint64_t journal_generation;    /* the journal that has its record */
-        uint32_t signo;
-        uint8_t priority;
         uint32_t sender_pid, sender_uid, sender_gid;
+        uint32_t payload_len;
         uint64_t sender_client_id;
         uint64_t realtime_ns, monotonic_ns;
         User *charged;                  /* the sender's uid, charged for every Pending */
-        uint32_t payload_len;
+        uint8_t *head;                  /* its DELIVER up to the payload, once a second receiver needs it */
+        uint8_t priority;
         uint8_t payload[];
 } Signal;
 
@@ -72,6 +74,10 @@ typedef struct Queue {
 Signal *signal_new(uint32_t signo, uint8_t priority, const void *payload, uint32_t payload_len);
 Signal *signal_ref(Signal *s);
 Signal *signal_unref(Signal *s);
+/* Room for s->head (SB_DELIVER_HEAD_SIZE bytes, freed with the Signal), for
+ * a Signal that several receivers share: encoded once, patched for each.
+ * Returns s->head, or NULL on ENOMEM. */
+uint8_t *signal_head_alloc(Signal *s);
 
 /* Takes a reference to signal. Returns the entry, or NULL on ENOMEM. */
 Pending *queue_push(Queue *q, Signal *signal, uint64_t order);

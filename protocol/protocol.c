@@ -160,6 +160,32 @@ static bool frame_is_encodable(const SbFrame *f) {
         }
 }
 
+static void encode_header(uint8_t type, uint32_t body_len, uint64_t serial, Writer *w) {
+        put8(w, SB_PROTOCOL_VERSION);
+        put8(w, type);
+        put16(w, 0);
+        put32(w, body_len);
+        put64(w, serial);
+}
+
+/* The fixed part of a DELIVER body: everything but the payload. */
+static void encode_deliver_fixed(const SbDeliver *d, Writer *w) {
+        put32(w, d->signo);
+        put8(w, d->priority);
+        put8(w, d->flags);
+        put16(w, 0);
+        put32(w, d->sender_pid);
+        put32(w, d->sender_uid);
+        put32(w, d->sender_gid);
+        put32(w, d->merged);
+        put64(w, d->sender_client_id);
+        put64(w, d->realtime_ns);
+        put64(w, d->monotonic_ns);
+        put64(w, d->seq);
+        put32(w, d->payload_len);
+        put32(w, 0);
+}
+
 static void encode_body(const SbFrame *f, Writer *w) {
         switch (f->type) {
         case SB_MSG_HELLO:
@@ -208,20 +234,7 @@ static void encode_body(const SbFrame *f, Writer *w) {
                 put32(w, 0);
                 break;
         case SB_MSG_DELIVER:
-                put32(w, f->deliver.signo);
-                put8(w, f->deliver.priority);
-                put8(w, f->deliver.flags);
-                put16(w, 0);
-                put32(w, f->deliver.sender_pid);
-                put32(w, f->deliver.sender_uid);
-                put32(w, f->deliver.sender_gid);
-                put32(w, f->deliver.merged);
-                put64(w, f->deliver.sender_client_id);
-                put64(w, f->deliver.realtime_ns);
-                put64(w, f->deliver.monotonic_ns);
-                put64(w, f->deliver.seq);
-                put32(w, f->deliver.payload_len);
-                put32(w, 0);
+                encode_deliver_fixed(&f->deliver, w);
                 put_bytes(w, f->deliver.payload, f->deliver.payload_len);
                 break;
         case SB_MSG_ACK:
@@ -275,13 +288,36 @@ ssize_t sb_frame_encode(const SbFrame *frame, void *buf, size_t size) {
         if (n > size)
                 return -ENOBUFS;
 
-        put8(&w, SB_PROTOCOL_VERSION);
-        put8(&w, frame->type);
-        put16(&w, 0);
-        put32(&w, (uint32_t) (n - SB_HEADER_SIZE));
-        put64(&w, frame->serial);
+        encode_header(frame->type, (uint32_t) (n - SB_HEADER_SIZE), frame->serial, &w);
         encode_body(frame, &w);
         return (ssize_t) n;
+}
+
+/* Offsets, in a DELIVER frame, of what differs between receivers. */
+#define DELIVER_PRIORITY_AT (SB_HEADER_SIZE + 4)
+#define DELIVER_MERGED_AT (SB_HEADER_SIZE + 20)
+#define DELIVER_SEQ_AT (SB_HEADER_SIZE + 48)
+
+int sb_deliver_encode_head(const SbFrame *frame, uint8_t head[static SB_DELIVER_HEAD_SIZE]) {
+        Writer w = { .p = head };
+
+        if (frame->type != SB_MSG_DELIVER || frame->deliver.flags != 0 ||
+            frame->deliver.payload_len > SB_BODY_MAX - (SB_DELIVER_HEAD_SIZE - SB_HEADER_SIZE))
+                return -EINVAL;
+        encode_header(SB_MSG_DELIVER, SB_DELIVER_HEAD_SIZE - SB_HEADER_SIZE + frame->deliver.payload_len,
+                      frame->serial, &w);
+        encode_deliver_fixed(&frame->deliver, &w);
+        return 0;
+}
+
+void sb_deliver_patch(uint8_t head[static SB_DELIVER_HEAD_SIZE], uint8_t priority, uint32_t merged, uint64_t seq) {
+        Writer w = { .p = head + DELIVER_PRIORITY_AT };
+
+        put8(&w, priority);
+        w.p = head + DELIVER_MERGED_AT;
+        put32(&w, merged);
+        w.p = head + DELIVER_SEQ_AT;
+        put64(&w, seq);
 }
 
 /* ---- reading ---- */

@@ -260,6 +260,14 @@ size_t sb_frame_size(const SbFrame *frame);
  * frame that could not be decoded again (a length over its limit). */
 ssize_t sb_frame_encode(const SbFrame *frame, void *buf, size_t size);
 
+/* One DELIVER for many receivers: its frame, up to the payload, encoded
+ * once (sb_deliver_encode_head(): -EINVAL for a frame that is no DELIVER
+ * or could not be decoded again); then, per receiver, a copy patched with
+ * what differs (sb_deliver_patch()) and followed by the payload. */
+#define SB_DELIVER_HEAD_SIZE (SB_HEADER_SIZE + 64)
+int sb_deliver_encode_head(const SbFrame *frame, uint8_t head[static SB_DELIVER_HEAD_SIZE]);
+void sb_deliver_patch(uint8_t head[static SB_DELIVER_HEAD_SIZE], uint8_t priority, uint32_t merged, uint64_t seq);
+
 const char *sb_parse_error_to_string(int e);
 const char *sb_msg_type_to_string(int type);
 

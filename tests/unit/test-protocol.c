@@ -1038,6 +1038,50 @@ START_TEST(test_parse_error_strings) {
 }
 END_TEST
 
+/* ---- one DELIVER for many receivers ---- */
+
+/* Head encoded once with other per-receiver values, patched, payload
+ * appended: the same bytes as the whole frame encoded for that receiver. */
+START_TEST(test_deliver_head_patch) {
+        static const uint32_t lengths[] = { 0, 1, 4096, 65536 };
+
+        for (size_t i = 0; i < ELEMENTSOF(lengths); i++) {
+                SbFrame f = sample_frame(SB_MSG_DELIVER, lengths[i], 0), other = f;
+                size_t n;
+                uint8_t *want = encode_exact(&f, &n);
+                uint8_t *got = malloc(n);
+
+                ck_assert_ptr_nonnull(got);
+                other.deliver.priority = 1;
+                other.deliver.merged = 0;
+                other.deliver.seq = 7;
+                ck_assert_int_eq(sb_deliver_encode_head(&other, got), 0);
+                sb_deliver_patch(got, f.deliver.priority, f.deliver.merged, f.deliver.seq);
+                memcpy(got + SB_DELIVER_HEAD_SIZE, f.deliver.payload, f.deliver.payload_len);
+                ck_assert_uint_eq(n, SB_DELIVER_HEAD_SIZE + lengths[i]);
+                assert_bytes_eq(got, want, n);
+                free(got);
+                free(want);
+        }
+}
+END_TEST
+
+START_TEST(test_deliver_head_refusals) {
+        uint8_t head[SB_DELIVER_HEAD_SIZE];
+        SbFrame f = sample_frame(SB_MSG_SEND, 3, 0);
+
+        ck_assert_int_eq(sb_deliver_encode_head(&f, head), -EINVAL);
+        f = sample_frame(SB_MSG_DELIVER, 3, 0);
+        f.deliver.flags = 1;
+        ck_assert_int_eq(sb_deliver_encode_head(&f, head), -EINVAL);
+        f.deliver.flags = 0;
+        f.deliver.payload_len = SB_BODY_MAX - 63;
+        ck_assert_int_eq(sb_deliver_encode_head(&f, head), -EINVAL);
+        f.deliver.payload_len = SB_BODY_MAX - 64;
+        ck_assert_int_eq(sb_deliver_encode_head(&f, head), 0);
+}
+END_TEST
+
 /* ---- the encoder's refusals ---- */
 
 START_TEST(test_encode_nobufs) {
@@ -1342,6 +1386,8 @@ static Suite *protocol_suite(void) {
         tc = tcase_create("encode");
         tcase_add_loop_test(tc, test_encode_nobufs, 0, ELEMENTSOF(samples));
         tcase_add_test(tc, test_encode_invalid);
+        tcase_add_test(tc, test_deliver_head_patch);
+        tcase_add_test(tc, test_deliver_head_refusals);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("signals");
