@@ -27,9 +27,31 @@ static const struct {
 
 void bench_results_note(struct bench_results *res, const char *backend, const char *measure,
                         const char *note) {
-        if (res->n_notes >= BENCH_NOTES_MAX)
+        if (res->mute_notes || res->n_notes >= BENCH_NOTES_MAX)
                 return;
         snprintf(res->notes[res->n_notes++], sizeof(res->notes[0]), "%s %s: %s", backend, measure, note);
+}
+
+static int compare_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return (x > y) - (x < y);
+}
+
+void bench_results_medians(struct bench_results *res) {
+        for (size_t row = 0; row < _BENCH_ROW_MAX; row++)
+                for (size_t col = 0; col < res->n_backends; col++) {
+                        double *v = res->samples[row][col];
+                        unsigned n = res->n_samples[row][col];
+
+                        if (n < 2)
+                                continue;
+                        qsort(v, n, sizeof(*v), compare_double);
+                        res->cells[row][col] = (struct bench_cell) {
+                                .state = BENCH_CELL_OK,
+                                .value = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2,
+                        };
+                }
 }
 
 static void format_rate(double v, char *buf, size_t size) {
@@ -104,12 +126,16 @@ static void print_machine(const struct bench_config *cfg, const struct bench_res
         printf("counts:  latency %u round trips or %.1f s, interleaved with the others in %u slices;\n"
                "         1:1 %llu messages or %.1f s;\n"
                "         fan-out to N: %llu/N messages or %.1f s, receivers get %.1f s more;\n"
-               "         idle clients K=%u (RLIMIT_NOFILE %ld); RLIMIT_SIGPENDING %ld; frames 64 B%s\n\n",
+               "         idle clients K=%u (RLIMIT_NOFILE %ld); RLIMIT_SIGPENDING %ld; frames 64 B%s\n",
                cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
                (unsigned long long) cfg->tput_count,
                (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9, cfg->rss_clients,
                cfg->nofile, cfg->sigpending, cfg->quick ? "; --quick: no fan-out 1000" : "");
+        if (cfg->repeat > 1)
+                printf("runs:    every measure %u times, one system after the other in turn; each cell is\n"
+                       "         the median of its runs, the notes are the last run's\n", cfg->repeat);
+        putchar('\n');
 }
 
 static bool row_shown(const struct bench_results *res, enum bench_row row) {
@@ -239,11 +265,11 @@ static void json_machine_config(const struct bench_config *cfg, const struct ben
         printf(",\"load_end\":");
         json_string(res->load_end);
         printf("},\"config\":{\"quick\":%s,\"latency_count\":%u,\"latency_budget_s\":%.3f,"
-               "\"latency_slices\":%u,\"throughput_count\":%llu,\"fanout_deliveries\":%llu,"
+               "\"latency_slices\":%u,\"repeat\":%u,\"throughput_count\":%llu,\"fanout_deliveries\":%llu,"
                "\"send_budget_s\":%.3f,\"grace_s\":%.3f,\"idle_clients\":%u,\"rlimit_nofile\":%ld,"
                "\"rlimit_sigpending\":%ld,\"frame_bytes\":64},",
                cfg->quick ? "true" : "false", cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
-               (unsigned long long) cfg->tput_count, (unsigned long long) cfg->fanout_deliveries,
+               cfg->repeat, (unsigned long long) cfg->tput_count, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9,
                cfg->rss_clients, cfg->nofile, cfg->sigpending);
 }

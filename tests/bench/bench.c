@@ -3,7 +3,7 @@
  * sigbroker-bench: every system in bench_backends[] measured in one run,
  * same counts, same machine, printed side by side with ratios.
  *
- *   sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json]
+ *   sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--repeat N]
  *
  * Each (measure, backend) pair gets a fresh system (setup, measure,
  * teardown) under an alarm; children are killed and reaped, temp sockets
@@ -59,12 +59,15 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
 
 static void usage(FILE *f) {
         fprintf(f, "usage: sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--verbose]\n"
+                   "                       [--repeat N]\n"
                    "  --quick           small counts, a smoke run (< 20 s)\n"
                    "  --only MEASURE    latency, throughput, fanout-10, fanout-100, fanout-1000,\n"
                    "                    idle-rss; a prefix selects several (fanout)\n"
                    "  --backend NAME    relay, relay-mmsg, dbus-daemon, kernel, sigbroker\n"
                    "  --json            one JSON object instead of the table\n"
-                   "  --verbose         phase timings on stderr\n");
+                   "  --verbose         phase timings on stderr\n"
+                   "  --repeat N        every measure N times (at most %d), medians reported\n",
+                BENCH_REPEAT_MAX);
 }
 
 /* 1 to run, 0 to exit successfully (--help), negative on bad usage. */
@@ -75,15 +78,26 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg, const cha
                 { "backend", required_argument, NULL, 'b' },
                 { "json", no_argument, NULL, 'j' },
                 { "verbose", no_argument, NULL, 'v' },
+                { "repeat", required_argument, NULL, 'r' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *only = NULL;
         bool quick = false, json = false, verbose = false;
+        unsigned long repeat = 1;
+        char *end;
         int c;
 
-        while ((c = getopt_long(argc, argv, "qo:b:jvh", opts, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "qo:b:jvr:h", opts, NULL)) >= 0)
                 switch (c) {
+                case 'r':
+                        errno = 0;
+                        repeat = strtoul(optarg, &end, 10);
+                        if (errno != 0 || *end || repeat < 1 || repeat > BENCH_REPEAT_MAX) {
+                                fprintf(stderr, "sigbroker-bench: --repeat takes 1 to %d\n", BENCH_REPEAT_MAX);
+                                return -EINVAL;
+                        }
+                        break;
                 case 'q': quick = true; break;
                 case 'o': only = optarg; break;
                 case 'b': *ret_backend = optarg; break;
@@ -100,6 +114,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg, const cha
         cfg->only = only;
         cfg->json = json;
         cfg->verbose = verbose;
+        cfg->repeat = (unsigned) repeat;
         return 1;
 }
 
@@ -139,6 +154,8 @@ static void set_cell(struct bench_results *res, enum bench_row row, size_t col, 
         } else {
                 c->state = BENCH_CELL_OK;
                 c->value = v;
+                if (res->n_samples[row][col] < BENCH_REPEAT_MAX)
+                        res->samples[row][col][res->n_samples[row][col]++] = v;
         }
 }
 
@@ -338,13 +355,20 @@ int main(int argc, char **argv) {
                 if (n_selected == 0 || !measure_selected(&cfg, m))
                         continue;
                 any = true;
-                if (m == BENCH_MEASURE_LATENCY)
-                        run_latency(&cfg, selected, n_selected, &res);
-                else
-                        for (size_t i = 0; i < res.n_backends; i++)
-                                if (selected[i])
-                                        run_measure(&cfg, bench_backends[i], m, &res, i);
+                /* Repeated in turn, so that a slow minute of the machine
+                 * falls on every system alike. */
+                for (unsigned round = 0; round < cfg.repeat; round++) {
+                        res.mute_notes = round + 1 < cfg.repeat;
+                        if (m == BENCH_MEASURE_LATENCY)
+                                run_latency(&cfg, selected, n_selected, &res);
+                        else
+                                for (size_t i = 0; i < res.n_backends; i++)
+                                        if (selected[i])
+                                                run_measure(&cfg, bench_backends[i], m, &res, i);
+                }
         }
+        res.mute_notes = false;
+        bench_results_medians(&res);
         rmdir(cfg.tmpdir);
         bench_loadavg(res.load_end, sizeof(res.load_end));
         if (!any) {

@@ -67,6 +67,7 @@ struct bench_config {
         unsigned lat_count;            /* round trips */
         uint64_t lat_budget_ns;        /* ... or this long, whichever first */
         unsigned lat_slices;           /* ... taken in this many slices per system */
+        unsigned repeat;               /* every measure this many times; medians reported */
         uint64_t tput_count;           /* 1:1 messages */
         uint64_t fanout_deliveries;    /* fan-out to N sends this / N messages */
         unsigned fanout_n[3];          /* 10, 100, 1000 */
@@ -325,6 +326,7 @@ struct bench_cell {
 
 #define BENCH_BACKENDS_MAX 8
 #define BENCH_NOTES_MAX 64
+#define BENCH_REPEAT_MAX 9
 
 struct bench_results {
         const struct bench_backend *const *backends;
@@ -333,11 +335,17 @@ struct bench_results {
         char notes[BENCH_NOTES_MAX][BENCH_NOTE_MAX + 64];
         char load_start[64], load_end[64]; /* /proc/loadavg */
         size_t n_notes;
+        bool mute_notes;               /* a repetition before the last: its notes would only repeat */
         bool failed;
+        /* With --repeat, each run's values; the cells get their medians. */
+        double samples[_BENCH_ROW_MAX][BENCH_BACKENDS_MAX][BENCH_REPEAT_MAX];
+        unsigned n_samples[_BENCH_ROW_MAX][BENCH_BACKENDS_MAX];
 };
 
 void bench_results_note(struct bench_results *res, const char *backend, const char *measure,
                         const char *note);
+/* Each cell measured more than once gets the median of its runs. */
+void bench_results_medians(struct bench_results *res);
 void bench_report_text(const struct bench_config *cfg, const struct bench_results *res);
 void bench_report_json(const struct bench_config *cfg, const struct bench_results *res);
 
