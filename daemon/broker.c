@@ -116,10 +116,23 @@ static void log_suppressed(Broker *b) {
         }
 }
 
+/* What emptied queues and acknowledgement rings kept for the next burst
+ * (queue.h, metrics.h): an idle client holds none of it for long. */
+static void release_idle_buffers(Broker *b) {
+        Peer *p;
+
+        list_for_each_entry(p, &b->peers, link) {
+                queue_release_idle(&p->queue);
+                queue_release_idle(&p->held);
+                metrics_release_idle(&b->metrics, p);
+        }
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
         log_suppressed(b);
+        release_idle_buffers(b);
         /* After a burst has drained, give the memory back to the system
          * rather than keep the high-water mark for good: the queue's free
          * lists to malloc, then malloc's free memory to the kernel. */

@@ -24,7 +24,9 @@ typedef struct MemPool {
         uint32_t n_free, max_free;
 } MemPool;
 
-#define MEMPOOL_INIT(sz) { NULL, (sz), 0, MEMPOOL_MAX_FREE_BYTES / (sz) }
+#define MEMPOOL_INIT(sz) MEMPOOL_INIT_MAX(sz, MEMPOOL_MAX_FREE_BYTES)
+/* A pool that keeps up to max_bytes instead. */
+#define MEMPOOL_INIT_MAX(sz, max_bytes) { NULL, (sz), 0, (max_bytes) / (sz) }
 
 /* An uninitialised object of p->size bytes, or NULL on ENOMEM. */
 void *mempool_alloc(MemPool *p);

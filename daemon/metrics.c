@@ -138,10 +138,15 @@ void metrics_acked(Metrics *m, Peer *p, uint32_t count) {
                                 e >> RING_BAND_BITS);
         }
         r->len -= n;
-        if (r->len == 0) {
-                ring_release(m, r);
-                p->acks = NULL;
-        }
+        /* A grown ring stays for the next burst until metrics_release_idle():
+         * growing it again from RING_MIN would copy it at every doubling. */
+        if (r->len == 0 && r->cap == RING_MIN)
+                metrics_release_idle(m, p);
+}
+
+void metrics_release_idle(Metrics *m, Peer *p) {
+        if (p->acks && p->acks->len == 0)
+                ring_release(m, TAKE_PTR(p->acks));
 }
 
 void metrics_forget_peer(Metrics *m, Peer *p) {

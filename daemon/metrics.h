@@ -73,5 +73,7 @@ void metrics_written(Metrics *m, Peer *p, Pending *const *delivered, uint32_t n_
 void metrics_acked(Metrics *m, Peer *p, uint32_t count);
 /* p is going away: give back its ring. */
 void metrics_forget_peer(Metrics *m, Peer *p);
+/* Free an emptied ring that grew beyond its first size (the broker's tick). */
+void metrics_release_idle(Metrics *m, Peer *p);
 /* Free what the metrics hold (the spare rings). */
 void metrics_done(Metrics *m);

@@ -19,7 +19,7 @@
  * context to carry a pool in. Each list keeps at most
  * MEMPOOL_MAX_FREE_BYTES, and queue_pools_trim() empties them.
  */
-static MemPool pending_pool = MEMPOOL_INIT(sizeof(Pending));
+static MemPool pending_pool = MEMPOOL_INIT_MAX(sizeof(Pending), PENDING_POOL_MAX_BYTES);
 static MemPool head_pool = MEMPOOL_INIT(SB_DELIVER_HEAD_SIZE);
 static MemPool heap_pools[] = { HEAP_POOL(8), HEAP_POOL(16), HEAP_POOL(32) };
 /* Payloads of up to 0, 32, ..., 256 bytes; larger ones are rarer, and
@@ -234,12 +234,21 @@ Pending *queue_peek(const Queue *q) {
         return q->n > 0 ? q->heap[0] : NULL;
 }
 
-static void release_array_if_empty(Queue *q) {
-        if (q->n == 0) {
+void queue_release_idle(Queue *q) {
+        if (q->n == 0 && q->heap) {
                 heap_free(q->heap, q->cap);
                 q->heap = NULL;
                 q->cap = 0;
         }
+}
+
+/* An emptied queue gives a pooled array back at once, so that an idle
+ * receiver costs nothing; a larger one waits for queue_release_idle(), so
+ * that a busy receiver that drains now and then does not grow its array
+ * again through every size, with a realloc() and a copy each time. */
+static void release_array_if_empty(Queue *q) {
+        if (q->n == 0 && heap_pool(q->cap))
+                queue_release_idle(q);
 }
 
 static Pending *remove_at(Queue *q, uint32_t i) {

@@ -9,7 +9,8 @@
  *
  * Limits are not this module's business: the broker checks them before it
  * pushes. The heap array is allocated on the first push and freed when the
- * queue empties, so an idle receiver costs nothing here.
+ * queue empties (a large one by queue_release_idle(), later), so an idle
+ * receiver costs nothing here.
  *
  * Signals, Pendings and the small heap arrays come from bounded free lists
  * (mempool.h) rather than from malloc() each time: routing a signal then
@@ -60,6 +61,12 @@ typedef struct Pending {
  * than is charged. The smallest heap array (8 slots) is per non-empty
  * queue, not per Pending, and part of a connection's own cost. */
 #define PENDING_OVERHEAD 192u
+
+/* Freed Pendings kept for reuse, at most. A broadcast makes one Pending per
+ * receiver: at fan-out 100 a sender a few thousand signals ahead has
+ * hundreds of thousands in flight, and a pool of 128 KiB sent most of them
+ * back through malloc(). */
+#define PENDING_POOL_MAX_BYTES (1024u * 1024)
 static inline uint64_t pending_cost(const Signal *s) { return (uint64_t) s->payload_len + PENDING_OVERHEAD; }
 
 typedef struct Queue {
@@ -96,6 +103,8 @@ void queue_remove(Queue *q, Pending *p);
 /* Free an entry that is out of the queue; drops its signal reference. */
 void pending_free(Pending *p);
 void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata);
+/* Free the array of an empty queue, as the broker does on its tick. */
+void queue_release_idle(Queue *q);
 static inline uint32_t queue_length(const Queue *q) { return q->n; }
 
 /* The free lists behind signal_new(), queue_push() and the heap arrays, one

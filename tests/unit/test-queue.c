@@ -190,7 +190,7 @@ START_TEST(test_pool_keeps_at_most_its_bound) {
         Signal **signals = calloc(n, sizeof(*signals));
         Queue q = QUEUE_INIT;
 
-        ck_assert_uint_le((uint64_t) pending_pool->max_free * pending_pool->size, MEMPOOL_MAX_FREE_BYTES);
+        ck_assert_uint_le((uint64_t) pending_pool->max_free * pending_pool->size, PENDING_POOL_MAX_BYTES);
         ck_assert_uint_le((uint64_t) signal_pool->max_free * signal_pool->size, MEMPOOL_MAX_FREE_BYTES);
         ck_assert_uint_ge(pending_pool->max_free, 1024);       /* a few packets' worth */
         queue_pools_trim();
@@ -287,7 +287,14 @@ START_TEST(test_pool_heap_arrays_released_when_empty) {
         ck_assert_uint_eq(n_free(queue_pool_of_heap(32)), 1);
         for (uint64_t i = 1; i <= 40; i++)
                 ck_assert_uint_eq(pop_order(&q), i);            /* nothing lost in the moves */
+        ck_assert_ptr_nonnull(q.heap);                          /* a large array waits for the tick */
+        ck_assert_uint_eq(q.cap, 64);
+        push(&q, 35, 0, 41);                                    /* ...and is used again meanwhile */
+        ck_assert_uint_eq(q.cap, 64);
+        ck_assert_uint_eq(pop_order(&q), 41);
+        queue_release_idle(&q);
         ck_assert_ptr_null(q.heap);
+        ck_assert_uint_eq(q.cap, 0);
 
         queue_pools_trim();
         ck_assert_uint_eq(n_free(queue_pool_of_heap(8)), 0);
