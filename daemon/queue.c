@@ -123,7 +123,29 @@ static bool before(const Pending *a, const Pending *b) {
 
 static void place(Queue *q, uint32_t i, Pending *p) {
         q->heap[i] = p;
-        p->index = i;
+        p->index = q->front + i;
+}
+
+static Pending **array_start(const Queue *q) {
+        return q->heap ? q->heap - q->front : NULL;
+}
+
+/* Entries back to the start of the array: for a push at its end, or to use
+ * it as a heap. */
+static void move_to_start(Queue *q) {
+        if (q->front == 0)
+                return;
+        memmove(array_start(q), q->heap, q->n * sizeof(*q->heap));
+        q->heap -= q->front;
+        q->front = 0;
+        for (uint32_t i = 0; i < q->n; i++)
+                q->heap[i]->index = i;
+}
+
+/* From here on a heap: a sorted array already is one. */
+static void make_heap(Queue *q) {
+        move_to_start(q);
+        q->unsorted = true;
 }
 
 static void sift_up(Queue *q, uint32_t i) {
@@ -175,12 +197,20 @@ static Pending **heap_grow(Pending **heap, uint32_t cap, uint32_t new_cap) {
         return grown;
 }
 
+/* Room for one more entry at heap[n]. Pops from the front leave room at the
+ * start: the entries move back there once that is half the array, so each
+ * move is paid for by as many pops. */
 static int reserve(Queue *q) {
         Pending **heap;
         uint32_t cap;
 
-        if (q->n < q->cap)
+        if (q->front + q->n < q->cap)
                 return 0;
+        if (q->front > 0 && q->front >= q->cap / 2) {
+                move_to_start(q);
+                return 0;
+        }
+        move_to_start(q);
         cap = q->cap ? q->cap * 2 : HEAP_CAP_MIN;
         heap = heap_grow(q->heap, q->cap, cap);
         if (!heap)
@@ -208,8 +238,11 @@ int queue_push_pending(Queue *q, Pending *p) {
         if (reserve(q) < 0)
                 return -ENOMEM;
         account(q, p, true);
+        if (!q->unsorted && q->n > 0 && before(p, q->heap[q->n - 1]))
+                make_heap(q);
         place(q, q->n++, p);
-        sift_up(q, p->index);
+        if (q->unsorted)
+                sift_up(q, q->n - 1);
         return 0;
 }
 
@@ -236,9 +269,9 @@ Pending *queue_peek(const Queue *q) {
 
 void queue_release_idle(Queue *q) {
         if (q->n == 0 && q->heap) {
-                heap_free(q->heap, q->cap);
+                heap_free(array_start(q), q->cap);
                 q->heap = NULL;
-                q->cap = 0;
+                q->cap = q->front = 0;
         }
 }
 
@@ -247,20 +280,36 @@ void queue_release_idle(Queue *q) {
  * that a busy receiver that drains now and then does not grow its array
  * again through every size, with a realloc() and a copy each time. */
 static void release_array_if_empty(Queue *q) {
-        if (q->n == 0 && heap_pool(q->cap))
+        if (q->n > 0)
+                return;
+        move_to_start(q);
+        q->unsorted = false;
+        if (heap_pool(q->cap))
                 queue_release_idle(q);
 }
 
 static Pending *remove_at(Queue *q, uint32_t i) {
         Pending *p = q->heap[i];
-        Pending *last = q->heap[--q->n];
+        Pending *last;
 
-        if (last != p) {
-                place(q, i, last);
-                if (i > 0 && before(last, q->heap[(i - 1) / 2]))
-                        sift_up(q, i);
-                else
-                        sift_down(q, i);
+        if (i == 0 && !q->unsorted) {
+                /* Sorted: the rest stays sorted behind it. */
+                q->heap++;
+                q->front++;
+                q->n--;
+        } else {
+                if (!q->unsorted) {
+                        make_heap(q);
+                        i = p->index;
+                }
+                last = q->heap[--q->n];
+                if (last != p) {
+                        place(q, i, last);
+                        if (i > 0 && before(last, q->heap[(i - 1) / 2]))
+                                sift_up(q, i);
+                        else
+                                sift_down(q, i);
+                }
         }
         account(q, p, false);
         release_array_if_empty(q);
@@ -268,7 +317,7 @@ static Pending *remove_at(Queue *q, uint32_t i) {
 }
 
 void queue_remove(Queue *q, Pending *p) {
-        remove_at(q, p->index);
+        remove_at(q, p->index - q->front);
 }
 
 Pending *queue_pop(Queue *q) {
@@ -289,6 +338,7 @@ void queue_merge(Queue *q, Pending *p, uint8_t priority) {
         p->merged++;
         if (priority > p->priority) {
                 p->priority = priority;
+                make_heap(q);
                 sift_up(q, p->index);
         }
 }

@@ -69,14 +69,23 @@ typedef struct Pending {
 #define PENDING_POOL_MAX_BYTES (1024u * 1024)
 static inline uint64_t pending_cost(const Signal *s) { return (uint64_t) s->payload_len + PENDING_OVERHEAD; }
 
+/* The entries are heap[0..n), in an array of cap that starts front slots
+ * before heap. While every push has come in delivery order (the common
+ * case: one priority, one signal number) the entries are sorted, and a pop
+ * only moves heap on by one (front counts how far); the first push out of
+ * order moves them back to the start and the array is used as a binary
+ * heap, which a sorted array already is, until the queue empties again.
+ * Pending.index counts from the start of the array. */
 typedef struct Queue {
         Pending **heap;
         uint32_t n, cap;
+        uint32_t front;
         uint32_t standard;              /* bit signo set: a standard signal is pending */
         uint64_t bytes;                 /* sum of pending_cost() */
+        bool unsorted;                  /* used as a heap since a push out of order */
 } Queue;
 
-#define QUEUE_INIT { NULL, 0, 0, 0, 0 }
+#define QUEUE_INIT { NULL, 0, 0, 0, 0, 0, false }
 
 Signal *signal_new(uint32_t signo, uint8_t priority, const void *payload, uint32_t payload_len);
 Signal *signal_ref(Signal *s);

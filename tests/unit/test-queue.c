@@ -3,6 +3,7 @@
  * lists its objects come from. */
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,85 @@ START_TEST(test_order_priority_signo_fifo) {
         ck_assert_ptr_null(queue_pop(&q));
         ck_assert_ptr_null(q.heap);     /* an empty queue holds no memory */
         ck_assert_uint_eq(q.bytes, 0);
+}
+END_TEST
+
+/* Mostly in-order pushes (the sorted fast path) mixed with pops, pushes out
+ * of order, merges, drop-oldest and removal from the middle, each checked
+ * against a plain list searched for the first entry in delivery order. */
+static bool ref_before(const Pending *a, const Pending *b) {
+        if (a->priority != b->priority)
+                return a->priority > b->priority;
+        if (a->signal->signo != b->signal->signo)
+                return a->signal->signo < b->signal->signo;
+        return a->order < b->order;
+}
+
+static size_t ref_first(Pending **ref, size_t n) {
+        size_t best = 0;
+
+        for (size_t i = 1; i < n; i++)
+                if (ref_before(ref[i], ref[best]))
+                        best = i;
+        return best;
+}
+
+static void ref_take(Pending **ref, size_t *n, const Pending *p) {
+        for (size_t i = 0; i < *n; i++)
+                if (ref[i] == p) {
+                        ref[i] = ref[--*n];
+                        return;
+                }
+        ck_abort_msg("entry not in the reference");
+}
+
+START_TEST(test_sorted_runs_against_reference) {
+        enum { MAX = 700 };
+        Pending *ref[MAX];
+        Queue q = QUEUE_INIT;
+        uint64_t order = 0;
+        size_t n = 0;
+
+        srand(11);
+        for (int step = 0; step < 60000; step++) {
+                int op = rand() % 100;
+
+                if (op < 50 && n < MAX) {               /* in order: same priority and signal */
+                        ref[n++] = push(&q, 35, 0, ++order);
+                } else if (op < 53 && n < MAX) {        /* out of order */
+                        ref[n++] = push(&q, 33 + (uint32_t) (rand() % 5), (uint8_t) (rand() % 3), ++order);
+                } else if (op < 90 && n > 0) {
+                        Pending *want = ref[ref_first(ref, n)], *got = queue_pop(&q);
+                        if (got != want)        /* not ck_assert: it writes to a pipe each time */
+                                ck_abort_msg("step %d: popped order %llu, want %llu", step,
+                                             got ? (unsigned long long) got->order : 0ULL,
+                                             (unsigned long long) want->order);
+                        ref_take(ref, &n, got);
+                        pending_free(got);
+                } else if (op < 93 && n > 0) {          /* a merge raises one */
+                        Pending *p = ref[(size_t) rand() % n];
+                        queue_merge(&q, p, (uint8_t) (p->priority + 1));
+                } else if (op < 96 && n > 0) {
+                        Pending *p = queue_remove_oldest(&q, 35);
+                        if (p) {
+                                ref_take(ref, &n, p);
+                                pending_free(p);
+                        }
+                } else if (n > 0) {
+                        Pending *p = ref[(size_t) rand() % n];
+                        queue_remove(&q, p);
+                        ref_take(ref, &n, p);
+                        pending_free(p);
+                }
+                if (queue_length(&q) != n)
+                        ck_abort_msg("step %d: %u entries, want %zu", step, queue_length(&q), n);
+                for (uint32_t i = 0; i < q.n; i++)      /* what the restart journal reads */
+                        if (q.heap[i]->index != q.front + i)
+                                ck_abort_msg("step %d: entry %u has index %u", step, i, q.heap[i]->index);
+        }
+        queue_clear(&q, NULL, NULL);
+        queue_release_idle(&q);
+        ck_assert_ptr_null(q.heap);
 }
 END_TEST
 
@@ -313,6 +393,7 @@ int main(void) {
 
         tcase_add_test(tc, test_order_priority_signo_fifo);
         tcase_add_test(tc, test_many_random_keep_order);
+        tcase_add_test(tc, test_sorted_runs_against_reference);
         tcase_add_test(tc, test_standard_signal_lookup_and_merge);
         tcase_add_test(tc, test_remove_oldest_and_reinsert);
         tcase_add_test(tc, test_remove_from_middle);
