@@ -107,6 +107,7 @@ static void release_unblocked(Peer *p) {
                         pending_free(pe);
                 }
         }
+        queue_release_idle(&p->held);   /* the array it may have kept */
         p->held = keep;
 }
 

@@ -368,4 +368,5 @@ void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *us
                         release(p, userdata);
                 pending_free(p);
         }
+        queue_release_idle(q);
 }

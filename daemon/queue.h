@@ -111,6 +111,7 @@ Pending *queue_remove_oldest(Queue *q, uint32_t signo);
 void queue_remove(Queue *q, Pending *p);
 /* Free an entry that is out of the queue; drops its signal reference. */
 void pending_free(Pending *p);
+/* Pop and free every entry (release() first, if given), and the array. */
 void queue_clear(Queue *q, void (*release)(Pending *p, void *userdata), void *userdata);
 /* Free the array of an empty queue, as the broker does on its tick. */
 void queue_release_idle(Queue *q);
