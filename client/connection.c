@@ -56,18 +56,16 @@ bool sb_output_pending(const sigbroker *sb) {
         return sb->dead == 0 && (sb->wlen > 0 || sb->ack_pending > 0);
 }
 
-/* Async sends not answered yet: all unanswered requests but the
- * synchronous one and the monitor stream, if they are among them. */
-uint64_t sb_async_outstanding(const sigbroker *sb) {
-        uint64_t n = sb->serial_next - sb->reply_next;
+/* Is the request with this serial (0: none) still waiting for its answer? */
+static bool unanswered(const sigbroker *sb, uint64_t serial) {
+        return serial != 0 && serial >= sb->reply_next;
+}
 
-        if (sb->sync_serial >= sb->reply_next && sb->sync_serial != 0)
-                n--;
-        if (sb->monitor_serial >= sb->reply_next && sb->monitor_serial != 0)
-                n--;
-        if (sb->flush_serial >= sb->reply_next && sb->flush_serial != 0)
-                n--;
-        return n;
+/* Async sends not answered yet: all unanswered requests but the
+ * synchronous one, the monitor stream and the SYNC, if they are among them. */
+uint64_t sb_async_outstanding(const sigbroker *sb) {
+        return sb->serial_next - sb->reply_next - unanswered(sb, sb->sync_serial) -
+               unanswered(sb, sb->monitor_serial) - unanswered(sb, sb->flush_serial);
 }
 
 /* Ask for the held-back RESULTs: the REPLY to a SYNC comes after them. One
