@@ -11,7 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
 : "${SIGBROKERD:?run through meson}" "${SIGBROKERCTL:?run through meson}"
 USER1=sbtest1
-completion=$here/../../client/completion/sigbrokerctl.bash
+completion=$here/../../client/ctl/completion/sigbrokerctl.bash
 
 sb_require_root
 sb_require_cmd setpriv

@@ -11,7 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/sb-client.sh"
 SB_TEST_NAME=inside-sigbrokerd
 
-# daemon/log.h
+# daemon/shared/log.h
 SB_MID_STARTED=c93ea2d811d24cc9bbcd1ca6fb567984
 SB_MID_READY=c4a7e4354fb847308ebd266833974aa5
 

@@ -29,7 +29,7 @@ if [[ ${1-} != --inside ]]; then
     exec "$here/../lib/with-journald.sh" "$(readlink -f "$0")" --inside
 fi
 
-# daemon/log.h
+# daemon/shared/log.h
 SB_MID_RELOADED=66008dc3351049cebed17bfee709d457
 SB_MID_STOPPED=15e288b532114ff1be82a5eaf83f10c3
 WATCHDOG_USEC=2000000
