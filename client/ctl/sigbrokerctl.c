@@ -40,6 +40,8 @@ static void help(void) {
                "      --user         connect to this user's broker ($XDG_RUNTIME_DIR/sigbroker.sock)\n"
                "      --system       connect to the system broker (%s)\n"
                "  -j, --json         print JSON\n"
+               "  -o, --output COLS  the columns of a table (COMMAND --help lists them)\n"
+               "      --no-legend    tables without headings, titles or notes\n"
                "  -h, --help         show this help\n"
                "      --version      show the version\n"
                "\n"
