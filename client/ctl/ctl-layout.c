@@ -374,39 +374,48 @@ static int show_client_counters(const Ctl *ctl, struct json_object *clients) {
 }
 
 int show_stats(const Ctl *ctl, struct json_object *stats) {
+        /* The counters, by section: a title starts one. in_global: the
+         * key is in "global", else at the top of the answer. */
+        static const struct {
+                const char *title, *label, *key;
+                bool in_global, bytes;
+        } counters[] = {
+                { "Signals", "sent", "sent", true, false },
+                { NULL, "delivered", "delivered", true, false },
+                { NULL, "merged", "merged", true, false },
+                { NULL, "refused (queue full)", "refused", true, false },
+                { NULL, "denied (policy)", "denied", true, false },
+                { NULL, "dropped (drop-oldest)", "dropped", true, false },
+                { NULL, "payload sent", "bytes_sent", true, true },
+                { NULL, "payload delivered", "bytes_delivered", true, true },
+                { "Connections", "connected", "connections", false, false },
+                { NULL, "accepted in all", "connections_total", false, false },
+                { NULL, "closed", "disconnections_total", false, false },
+                { NULL, "protocol violations", "violations", false, false },
+                { "Queues", "pending", "pending", false, false },
+                { NULL, "pending bytes", "pending_bytes", false, true },
+                { NULL, "in flight (not acked)", "in_flight", false, false },
+                { NULL, "named groups", "groups", false, false },
+                { "Monitors", "monitoring", "monitors", false, false },
+                { NULL, "events written", "monitor_events", false, false },
+                { NULL, "events missed", "monitor_missed", false, false },
+        };
         struct json_object *g = jget(stats, "global"), *clients = jget(stats, "clients");
         Pairs ps = { .ctl = ctl };
         int r;
 
         if (ctl->output)
                 return show_client_counters(ctl, clients);
-        if (pairs_section(&ps, "Signals", 2) < 0)
-                return -ENOMEM;
-        pair_count(&ps, "sent", g, "sent");
-        pair_count(&ps, "delivered", g, "delivered");
-        pair_count(&ps, "merged", g, "merged");
-        pair_count(&ps, "refused (queue full)", g, "refused");
-        pair_count(&ps, "denied (policy)", g, "denied");
-        pair_count(&ps, "dropped (drop-oldest)", g, "dropped");
-        pair_bytes(&ps, "payload sent", g, "bytes_sent");
-        pair_bytes(&ps, "payload delivered", g, "bytes_delivered");
-        if (pairs_section(&ps, "Connections", 2) < 0)
-                return -ENOMEM;
-        pair_count(&ps, "connected", stats, "connections");
-        pair_count(&ps, "accepted in all", stats, "connections_total");
-        pair_count(&ps, "closed", stats, "disconnections_total");
-        pair_count(&ps, "protocol violations", stats, "violations");
-        if (pairs_section(&ps, "Queues", 2) < 0)
-                return -ENOMEM;
-        pair_count(&ps, "pending", stats, "pending");
-        pair_bytes(&ps, "pending bytes", stats, "pending_bytes");
-        pair_count(&ps, "in flight (not acked)", stats, "in_flight");
-        pair_count(&ps, "named groups", stats, "groups");
-        if (pairs_section(&ps, "Monitors", 2) < 0)
-                return -ENOMEM;
-        pair_count(&ps, "monitoring", stats, "monitors");
-        pair_count(&ps, "events written", stats, "monitor_events");
-        pair_count(&ps, "events missed", stats, "monitor_missed");
+        for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+                struct json_object *o = counters[i].in_global ? g : stats;
+
+                if (counters[i].title && pairs_section(&ps, counters[i].title, 2) < 0)
+                        return -ENOMEM;
+                if (counters[i].bytes)
+                        pair_bytes(&ps, counters[i].label, o, counters[i].key);
+                else
+                        pair_count(&ps, counters[i].label, o, counters[i].key);
+        }
         r = pairs_flush(&ps);
         if (r < 0)
                 return r;
