@@ -40,7 +40,10 @@ typedef struct Ctl {
  * put CTL_GLOBAL_SHORTOPTS in front of a command's short options,
  * CTL_GLOBAL_LONGOPTS in its struct option array, and hand what the
  * command does not know to ctl_global_option(). Long-only options of a
- * command use values from CTL_OPT_COMMAND on. */
+ * command use values from CTL_OPT_COMMAND on. A command that runs another
+ * program puts "+" in front of CTL_GLOBAL_SHORTOPTS, so that getopt stops
+ * at the program's name and leaves its options alone. A command that
+ * prints no table calls ctl_no_table() once its options are parsed. */
 #define CTL_GLOBAL_SHORTOPTS ":s:jo:"
 enum {
         CTL_OPT_USER = 0x100,
