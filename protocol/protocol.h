@@ -278,7 +278,10 @@ const char *sb_msg_type_to_string(int type);
 /* Signal numbers and names: "USR1", "SIGUSR1", "10", "RTMIN+1", "SIGRTMAX-2".
  * Returns the number 0..64, or -EINVAL. */
 int sb_signal_from_string(const char *s);
-/* Writes "USR1", "RTMIN+3" or "64" style names; buf of at least 16 bytes. */
+/* The name of 0..64: "USR1", "RTMIN+3", "RTMAX-2", "0", "32"; NULL out of
+ * range. Every name goes back to its number through sb_signal_from_string(). */
+const char *sb_signal_name(int signo);
+/* As sb_signal_name(), and the number written to buf when out of range. */
 const char *sb_signal_to_string(int signo, char buf[static 16]);
 static inline bool sb_signal_is_valid(uint32_t signo) { return signo <= SB_SIGNO_MAX; }
 static inline bool sb_signal_is_realtime(uint32_t signo) { return signo >= 32 && signo <= SB_SIGNO_MAX; }

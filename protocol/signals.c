@@ -14,15 +14,28 @@
 
 #define SB_SIGRTMAX SB_SIGNO_MAX
 
-static const char *const signal_names[32] = {
-        [1] = "HUP",   [2] = "INT",     [3] = "QUIT",  [4] = "ILL",
-        [5] = "TRAP",  [6] = "ABRT",    [7] = "BUS",   [8] = "FPE",
-        [9] = "KILL",  [10] = "USR1",   [11] = "SEGV", [12] = "USR2",
-        [13] = "PIPE", [14] = "ALRM",   [15] = "TERM", [16] = "STKFLT",
-        [17] = "CHLD", [18] = "CONT",   [19] = "STOP", [20] = "TSTP",
-        [21] = "TTIN", [22] = "TTOU",   [23] = "URG",  [24] = "XCPU",
-        [25] = "XFSZ", [26] = "VTALRM", [27] = "PROF", [28] = "WINCH",
-        [29] = "IO",   [30] = "PWR",    [31] = "SYS",
+/* Every number's name, as sb_signal_name() gives it: glibc's abbreviations
+ * for the standard signals, numbers for 0 and the two real-time signals
+ * glibc keeps for itself, and the real-time ones counted from the nearer
+ * end, as bash's `kill -l` names them. */
+static const char *const signal_names[SB_SIGNO_MAX + 1] = {
+        [0] = "0", [1] = "HUP", [2] = "INT", [3] = "QUIT",
+        [4] = "ILL", [5] = "TRAP", [6] = "ABRT", [7] = "BUS",
+        [8] = "FPE", [9] = "KILL", [10] = "USR1", [11] = "SEGV",
+        [12] = "USR2", [13] = "PIPE", [14] = "ALRM", [15] = "TERM",
+        [16] = "STKFLT", [17] = "CHLD", [18] = "CONT", [19] = "STOP",
+        [20] = "TSTP", [21] = "TTIN", [22] = "TTOU", [23] = "URG",
+        [24] = "XCPU", [25] = "XFSZ", [26] = "VTALRM", [27] = "PROF",
+        [28] = "WINCH", [29] = "IO", [30] = "PWR", [31] = "SYS",
+        [32] = "32", [33] = "33", [34] = "RTMIN", [35] = "RTMIN+1",
+        [36] = "RTMIN+2", [37] = "RTMIN+3", [38] = "RTMIN+4", [39] = "RTMIN+5",
+        [40] = "RTMIN+6", [41] = "RTMIN+7", [42] = "RTMIN+8", [43] = "RTMIN+9",
+        [44] = "RTMIN+10", [45] = "RTMIN+11", [46] = "RTMIN+12", [47] = "RTMIN+13",
+        [48] = "RTMIN+14", [49] = "RTMIN+15", [50] = "RTMAX-14", [51] = "RTMAX-13",
+        [52] = "RTMAX-12", [53] = "RTMAX-11", [54] = "RTMAX-10", [55] = "RTMAX-9",
+        [56] = "RTMAX-8", [57] = "RTMAX-7", [58] = "RTMAX-6", [59] = "RTMAX-5",
+        [60] = "RTMAX-4", [61] = "RTMAX-3", [62] = "RTMAX-2", [63] = "RTMAX-1",
+        [64] = "RTMAX",
 };
 
 static const struct {
@@ -78,7 +91,7 @@ int sb_signal_from_string(const char *s) {
                 return n <= SB_SIGNO_MAX ? n : -EINVAL;
         if (strncasecmp(s, "SIG", 3) == 0)
                 s += 3;
-        for (int i = 1; i < 32; i++)
+        for (int i = 1; i < SB_SIGRTMIN - 2; i++)
                 if (strcasecmp(s, signal_names[i]) == 0)
                         return i;
         for (size_t i = 0; i < sizeof(signal_aliases) / sizeof(signal_aliases[0]); i++)
@@ -87,19 +100,16 @@ int sb_signal_from_string(const char *s) {
         return parse_rt(s);
 }
 
+const char *sb_signal_name(int signo) {
+        return signo >= 0 && signo <= SB_SIGNO_MAX ? signal_names[signo] : NULL;
+}
+
 const char *sb_signal_to_string(int signo, char buf[static 16]) {
-        if (signo >= 1 && signo < 32)
-                return signal_names[signo];
-        if (signo == SB_SIGRTMIN)
-                snprintf(buf, 16, "RTMIN");
-        else if (signo == SB_SIGRTMAX)
-                snprintf(buf, 16, "RTMAX");
-        else if (signo > SB_SIGRTMIN && signo <= (SB_SIGRTMIN + SB_SIGRTMAX) / 2)
-                snprintf(buf, 16, "RTMIN+%d", signo - SB_SIGRTMIN);
-        else if (signo > SB_SIGRTMIN && signo < SB_SIGRTMAX)
-                snprintf(buf, 16, "RTMAX-%d", SB_SIGRTMAX - signo);
-        else
-                snprintf(buf, 16, "%d", signo);
+        const char *name = sb_signal_name(signo);
+
+        if (name)
+                return name;
+        snprintf(buf, 16, "%d", signo);
         return buf;
 }
 

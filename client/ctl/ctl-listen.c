@@ -3,8 +3,8 @@
  * then print each signal as one line.
  */
 
-#include <getopt.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ typedef struct ListenArgs {
 } ListenArgs;
 
 static void help(void) {
-        printf("Usage: sigbrokerctl [--json] listen [OPTIONS] SIGNAL...\n"
+        printf("Usage: sigbrokerctl listen [OPTIONS] SIGNAL...\n"
                "\n"
                "Subscribe to the SIGNALs (numbers 1..64 or names), print 'ready' on stderr\n"
                "once the daemon has confirmed the subscription and the group joins, then\n"
@@ -35,20 +35,22 @@ static void help(void) {
                "\n"
                "Options:\n"
                "  -c, --count N      exit (status 0) after N signals (gap records not counted)\n"
-               "  -t, --timeout SEC  exit with status 1 if they have not come SEC seconds\n"
-               "                     after the delay; without --count, listen SEC seconds\n"
+               "  -t, --timeout SEC  with --count: exit with status 1 if they have not come\n"
+               "                     SEC seconds after the delay; without: listen SEC\n"
+               "                     seconds, then exit with status 0\n"
                "  -g, --group NAME   join the named group NAME (repeatable)\n"
                "  -w, --window N     flow-control window: deliveries in flight (default: daemon's)\n"
                "  -d, --delay SEC    wait SEC seconds after subscribing before taking any signal\n"
                "      --drop-oldest  when the queue is full, drop the oldest and report a gap\n"
+               "  -j, --json         one JSON object per signal\n"
                "  -h, --help         show this help\n"
                "\n"
                "Lines: 'RTMIN+1 priority=0 from pid=123 uid=0 gid=0 seq=1 merged=0 payload=\"hi\"',\n"
                "gaps: 'RTMIN+1 gap lost=3 seq=7'. With --json, one object per line.\n");
 }
 
-static int parse_args(int argc, char **argv, ListenArgs *a) {
-        enum { OPT_DROP_OLDEST = 0x100 };
+static int parse_args(Ctl *ctl, int argc, char **argv, ListenArgs *a) {
+        enum { OPT_DROP_OLDEST = CTL_OPT_COMMAND };
         static const struct option options[] = {
                 { "count", required_argument, NULL, 'c' },
                 { "timeout", required_argument, NULL, 't' },
@@ -57,37 +59,38 @@ static int parse_args(int argc, char **argv, ListenArgs *a) {
                 { "delay", required_argument, NULL, 'd' },
                 { "drop-oldest", no_argument, NULL, OPT_DROP_OLDEST },
                 { "help", no_argument, NULL, 'h' },
+                CTL_GLOBAL_LONGOPTS,
                 {},
         };
         uint64_t v;
-        int c;
+        int c, r;
 
         *a = (ListenArgs) { .count = UINT64_MAX, .timeout_usec = -1 };
-        while ((c = getopt_long(argc, argv, "c:t:g:w:d:h", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, CTL_GLOBAL_SHORTOPTS "c:t:g:w:d:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'c':
                         if (parse_u64(optarg, &a->count) < 0)
-                                return ctl_usage_error("listen", "--count needs a number");
+                                return ctl_usage_error(ctl, "--count needs a number");
                         break;
                 case 't':
                         if (parse_seconds(optarg, &a->timeout_usec) < 0)
-                                return ctl_usage_error("listen", "--timeout needs seconds");
+                                return ctl_usage_error(ctl, "--timeout needs seconds");
                         break;
                 case 'd':
                         if (parse_seconds(optarg, &a->delay_usec) < 0)
-                                return ctl_usage_error("listen", "--delay needs seconds");
+                                return ctl_usage_error(ctl, "--delay needs seconds");
                         break;
                 case 'w':
                         if (parse_u64(optarg, &v) < 0 || v == 0 || v > UINT32_MAX)
-                                return ctl_usage_error("listen", "--window needs a number 1..%u", UINT32_MAX);
+                                return ctl_usage_error(ctl, "--window needs a number 1..%u", UINT32_MAX);
                         a->window = (unsigned) v;
                         break;
                 case 'g':
                         if (!sb_group_name_is_valid(optarg, strlen(optarg)))
-                                return ctl_usage_error("listen", "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
+                                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
                                                        optarg, SB_GROUP_NAME_MAX);
                         if (a->n_groups == GROUPS_MAX)
-                                return ctl_usage_error("listen", "more than %d groups", GROUPS_MAX);
+                                return ctl_usage_error(ctl, "more than %d groups", GROUPS_MAX);
                         a->groups[a->n_groups++] = optarg;
                         break;
                 case OPT_DROP_OLDEST:
@@ -97,42 +100,55 @@ static int parse_args(int argc, char **argv, ListenArgs *a) {
                         help();
                         return -1;
                 default:
-                        return ctl_usage_error("listen", "bad option");
+                        c = ctl_global_option(ctl, c, argv);
+                        if (c != 0)
+                                return c;
                 }
         }
+        if ((r = ctl_no_table(ctl)) != 0)
+                return r;
         if (optind == argc)
-                return ctl_usage_error("listen", "no signal given");
+                return ctl_usage_error(ctl, "no signal given");
         for (int i = optind; i < argc; i++) {
-                int signo = sb_signal_from_string(argv[i]);
+                int signo = sigbroker_signal_from_string(argv[i]);
 
                 if (signo < 0)
-                        return ctl_usage_error("listen", "unknown signal '%s'", argv[i]);
+                        return ctl_usage_error(ctl, "unknown signal '%s'", argv[i]);
                 if (signo == 0)
-                        return ctl_usage_error("listen", "signal 0 is a probe and is never delivered");
+                        return ctl_usage_error(ctl, "signal 0 is a probe and is never delivered");
                 a->mask |= SIGBROKER_SIGMASK(signo);
         }
         return 0;
 }
 
 static void print_json(const sigbroker_info *i, const char *name) {
+        struct json_object *o = json_object_new_object();
+
+        if (i->gap)
+                json_object_object_add(o, "gap", json_object_new_boolean(true));
+        json_object_object_add(o, "signo", json_object_new_int(i->signo));
+        json_object_object_add(o, "name", json_object_new_string(name));
         if (i->gap) {
-                printf("{\"gap\":true,\"signo\":%d,\"name\":", i->signo);
-                print_json_string(name, strlen(name));
-                printf(",\"lost\":%u,\"seq\":%" PRIu64 "}\n", i->lost, i->seq);
-                return;
+                json_object_object_add(o, "lost", json_object_new_uint64(i->lost));
+                json_object_object_add(o, "seq", json_object_new_uint64(i->seq));
+        } else {
+                _cleanup_(freep) char *payload = base64_encode(i->payload, i->payload_len);
+
+                json_object_object_add(o, "priority", json_object_new_int(i->priority));
+                json_object_object_add(o, "sender_pid", json_object_new_int64(i->sender_pid));
+                json_object_object_add(o, "sender_uid", json_object_new_uint64(i->sender_uid));
+                json_object_object_add(o, "sender_gid", json_object_new_uint64(i->sender_gid));
+                json_object_object_add(o, "sender_client_id", json_object_new_uint64(i->sender_client_id));
+                json_object_object_add(o, "seq", json_object_new_uint64(i->seq));
+                json_object_object_add(o, "merged", json_object_new_uint64(i->merged));
+                json_object_object_add(o, "realtime_ns", json_object_new_uint64(i->realtime_ns));
+                json_object_object_add(o, "payload_base64", payload ? json_object_new_string(payload) : NULL);
         }
-        printf("{\"signo\":%d,\"name\":", i->signo);
-        print_json_string(name, strlen(name));
-        printf(",\"priority\":%d,\"sender_pid\":%d,\"sender_uid\":%u,\"sender_gid\":%u,"
-               "\"sender_client_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"merged\":%u,\"realtime_ns\":%" PRIu64
-               ",\"payload_base64\":\"",
-               i->priority, (int) i->sender_pid, (unsigned) i->sender_uid, (unsigned) i->sender_gid,
-               i->sender_client_id, i->seq, i->merged, i->realtime_ns);
-        print_base64(i->payload, i->payload_len);
-        puts("\"}");
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
 }
 
-static void print_line(const sigbroker_info *i, const char *name) {
+static void print_text(const sigbroker_info *i, const char *name) {
         if (i->gap) {
                 printf("%s gap lost=%u seq=%" PRIu64 "\n", name, i->lost, i->seq);
                 return;
@@ -173,19 +189,20 @@ static int subscribe(sigbroker *sb, const ListenArgs *a) {
         return 0;
 }
 
-int ctl_listen(const Ctl *ctl, int argc, char **argv) {
+int ctl_listen(Ctl *ctl, int argc, char **argv) {
         _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
         ListenArgs a;
         uint64_t received = 0, deadline_ns = 0;
         struct timespec now;
         int r;
 
-        r = parse_args(argc, argv, &a);
+        r = parse_args(ctl, argc, argv, &a);
         if (r != 0)
                 return r < 0 ? CTL_EXIT_OK : r;
 
-        if (ctl_connect(ctl, a.window, &sb) < 0)
-                return CTL_EXIT_FAILURE;
+        r = ctl_connect(ctl, a.window, &sb);
+        if (r != 0)
+                return r;
         r = subscribe(sb, &a);
         if (r != 0)
                 return r;
@@ -203,7 +220,6 @@ int ctl_listen(const Ctl *ctl, int argc, char **argv) {
         while (received < a.count) {
                 sigbroker_info info;
                 int64_t timeout = -1;
-                char buf[16];
                 const char *name;
 
                 if (a.timeout_usec >= 0) {
@@ -217,21 +233,23 @@ int ctl_listen(const Ctl *ctl, int argc, char **argv) {
                 if (r == -EINTR)
                         continue;
                 if (r == -EAGAIN) {
+                        /* Without --count the time is all that was asked. */
                         if (a.count == UINT64_MAX)
-                                ctl_error(ETIMEDOUT, "timed out after %" PRIu64 " signals", received);
-                        else
-                                ctl_error(ETIMEDOUT, "timed out after %" PRIu64 " of %" PRIu64 " signals", received,
-                                          a.count);
+                                return CTL_EXIT_OK;
+                        ctl_error(ETIMEDOUT, "timed out after %" PRIu64 " of %" PRIu64 " signals", received,
+                                  a.count);
                         return CTL_EXIT_FAILURE;
                 }
                 if (r < 0)
                         return ctl_connection_lost(sb, r);
 
-                name = sb_signal_to_string(info.signo, buf);
+                name = sigbroker_signal_to_string(info.signo);
+                if (!name)
+                        name = "?";     /* the daemon sends 1..64 only */
                 if (ctl->json)
                         print_json(&info, name);
                 else
-                        print_line(&info, name);
+                        print_text(&info, name);
                 if (!info.gap)
                         received++;
         }

@@ -3,7 +3,7 @@
  * exit status that says whether anyone got it (like kill(1)).
  */
 
-#include <getopt.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "protocol.h"
 
 static void help(void) {
-        printf("Usage: sigbrokerctl [--json] send TARGET [--priority N] [--payload TEXT | --payload-file FILE] SIGNAL\n"
+        printf("Usage: sigbrokerctl send TARGET [--priority N] [--payload TEXT | --payload-file FILE] [-q] SIGNAL\n"
                "\n"
                "Send SIGNAL (a number 0..64, or a name: USR1, SIGUSR1, RTMIN+1, RTMAX-2...;\n"
                "0 only probes) to one target:\n"
@@ -26,6 +26,8 @@ static void help(void) {
                "  -p, --priority N       0..99, higher is delivered first (default 0)\n"
                "      --payload TEXT     the payload\n"
                "      --payload-file F   the payload is F's contents ('-': stdin)\n"
+               "  -q, --quiet            print nothing; only the exit status tells\n"
+               "  -j, --json             print the result as JSON\n"
                "  -h, --help             show this help\n"
                "\n"
                "Prints for how many receivers the signal was queued, merged into a pending\n"
@@ -54,20 +56,23 @@ static const char *send_error_text(int error, size_t max_payload, char buf[stati
 }
 
 static void print_result(const Ctl *ctl, const sigbroker_send_result *res, int error) {
+        struct json_object *o;
+
         if (!ctl->json) {
                 printf("queued=%u merged=%u refused=%u denied=%u\n", res->queued, res->merged, res->refused,
                        res->denied);
                 return;
         }
-        printf("{\"queued\":%u,\"merged\":%u,\"refused\":%u,\"denied\":%u,\"error\":", res->queued, res->merged,
-               res->refused, res->denied);
-        if (error == 0)
-                fputs("null", stdout);
-        else if (errno_name(error))
-                printf("\"%s\"", errno_name(error));
-        else
-                printf("%d", -error);
-        puts("}");
+        o = json_object_new_object();
+        json_object_object_add(o, "queued", json_object_new_uint64(res->queued));
+        json_object_object_add(o, "merged", json_object_new_uint64(res->merged));
+        json_object_object_add(o, "refused", json_object_new_uint64(res->refused));
+        json_object_object_add(o, "denied", json_object_new_uint64(res->denied));
+        json_object_object_add(o, "error", error == 0 ? NULL
+                                           : errno_name(error) ? json_object_new_string(errno_name(error))
+                                                               : json_object_new_int(-error));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
 }
 
 typedef struct SendArgs {
@@ -76,21 +81,22 @@ typedef struct SendArgs {
         int priority;
         const char *payload;
         const char *payload_file;
+        bool quiet;
         int signo;
 } SendArgs;
 
-static int set_target(SendArgs *a, int kind, const char *arg, const char *option) {
+static int set_target(const Ctl *ctl, SendArgs *a, int kind, const char *arg, const char *option) {
         uint64_t id = 0;
 
         if (arg && parse_u64(arg, &id) < 0)
-                return ctl_usage_error("send", "%s needs a number, not '%s'", option, arg);
+                return ctl_usage_error(ctl, "%s needs a number, not '%s'", option, arg);
         a->target = (sigbroker_target) { .kind = kind, .id = id };
         a->n_targets++;
         return 0;
 }
 
-static int parse_args(int argc, char **argv, SendArgs *a) {
-        enum { OPT_PID = 0x100, OPT_PGID, OPT_SID, OPT_GROUP, OPT_CLIENT, OPT_BROADCAST, OPT_PAYLOAD, OPT_PAYLOAD_FILE };
+static int parse_args(Ctl *ctl, int argc, char **argv, SendArgs *a) {
+        enum { OPT_PID = CTL_OPT_COMMAND, OPT_PGID, OPT_SID, OPT_GROUP, OPT_CLIENT, OPT_BROADCAST, OPT_PAYLOAD, OPT_PAYLOAD_FILE };
         static const struct option options[] = {
                 { "pid", required_argument, NULL, OPT_PID },
                 { "pgid", required_argument, NULL, OPT_PGID },
@@ -101,39 +107,41 @@ static int parse_args(int argc, char **argv, SendArgs *a) {
                 { "priority", required_argument, NULL, 'p' },
                 { "payload", required_argument, NULL, OPT_PAYLOAD },
                 { "payload-file", required_argument, NULL, OPT_PAYLOAD_FILE },
+                { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
+                CTL_GLOBAL_LONGOPTS,
                 {},
         };
         uint64_t v;
         int c, r = 0;
 
-        while (r == 0 && (c = getopt_long(argc, argv, "p:h", options, NULL)) >= 0) {
+        while (r == 0 && (c = getopt_long(argc, argv, CTL_GLOBAL_SHORTOPTS "p:qh", options, NULL)) >= 0) {
                 switch (c) {
                 case OPT_PID:
-                        r = set_target(a, SIGBROKER_TARGET_PID, optarg, "--pid");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_PID, optarg, "--pid");
                         break;
                 case OPT_PGID:
-                        r = set_target(a, SIGBROKER_TARGET_PGID, optarg, "--pgid");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_PGID, optarg, "--pgid");
                         break;
                 case OPT_SID:
-                        r = set_target(a, SIGBROKER_TARGET_SID, optarg, "--sid");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_SID, optarg, "--sid");
                         break;
                 case OPT_CLIENT:
-                        r = set_target(a, SIGBROKER_TARGET_CLIENT, optarg, "--client");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_CLIENT, optarg, "--client");
                         break;
                 case OPT_BROADCAST:
-                        r = set_target(a, SIGBROKER_TARGET_BROADCAST, NULL, "--broadcast");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_BROADCAST, NULL, "--broadcast");
                         break;
                 case OPT_GROUP:
                         if (!sb_group_name_is_valid(optarg, strlen(optarg)))
-                                return ctl_usage_error("send", "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
+                                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
                                                        optarg, SB_GROUP_NAME_MAX);
-                        r = set_target(a, SIGBROKER_TARGET_GROUP, NULL, "--group");
+                        r = set_target(ctl, a, SIGBROKER_TARGET_GROUP, NULL, "--group");
                         a->target.group = optarg;
                         break;
                 case 'p':
                         if (parse_u64(optarg, &v) < 0 || v > SIGBROKER_PRIORITY_MAX)
-                                return ctl_usage_error("send", "--priority needs a number 0..%d", SIGBROKER_PRIORITY_MAX);
+                                return ctl_usage_error(ctl, "--priority needs a number 0..%d", SIGBROKER_PRIORITY_MAX);
                         a->priority = (int) v;
                         break;
                 case OPT_PAYLOAD:
@@ -142,28 +150,35 @@ static int parse_args(int argc, char **argv, SendArgs *a) {
                 case OPT_PAYLOAD_FILE:
                         a->payload_file = optarg;
                         break;
+                case 'q':
+                        a->quiet = true;
+                        break;
                 case 'h':
                         help();
                         return -1;
                 default:
-                        return ctl_usage_error("send", "bad option");
+                        r = ctl_global_option(ctl, c, argv);
                 }
         }
         if (r != 0)
                 return r;
         if (a->n_targets != 1)
-                return ctl_usage_error("send", a->n_targets == 0 ? "no target given" : "more than one target given");
+                return ctl_usage_error(ctl, a->n_targets == 0 ? "no target given" : "more than one target given");
+        if ((r = ctl_no_table(ctl)) != 0)
+                return r;
+        if (a->quiet && ctl->json)
+                return ctl_usage_error(ctl, "--quiet and --json exclude each other");
         if (a->payload && a->payload_file)
-                return ctl_usage_error("send", "--payload and --payload-file exclude each other");
+                return ctl_usage_error(ctl, "--payload and --payload-file exclude each other");
         if (optind != argc - 1)
-                return ctl_usage_error("send", optind == argc ? "no signal given" : "one signal at a time");
-        a->signo = sb_signal_from_string(argv[optind]);
+                return ctl_usage_error(ctl, optind == argc ? "no signal given" : "one signal at a time");
+        a->signo = sigbroker_signal_from_string(argv[optind]);
         if (a->signo < 0)
-                return ctl_usage_error("send", "unknown signal '%s'", argv[optind]);
+                return ctl_usage_error(ctl, "unknown signal '%s'", argv[optind]);
         return 0;
 }
 
-int ctl_send(const Ctl *ctl, int argc, char **argv) {
+int ctl_send(Ctl *ctl, int argc, char **argv) {
         _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
         sigbroker_send_result res = {};
         SendArgs a = {};
@@ -171,7 +186,7 @@ int ctl_send(const Ctl *ctl, int argc, char **argv) {
         size_t len = 0, max_payload = 0;
         int r;
 
-        r = parse_args(argc, argv, &a);
+        r = parse_args(ctl, argc, argv, &a);
         if (r != 0)
                 return r < 0 ? CTL_EXIT_OK : r;
 
@@ -186,14 +201,19 @@ int ctl_send(const Ctl *ctl, int argc, char **argv) {
         } else if (a.payload)
                 len = strlen(a.payload);
 
-        if (ctl_connect(ctl, 0, &sb) < 0) {
+        r = ctl_connect(ctl, 0, &sb);
+        if (r != 0) {
                 free(data);
-                return CTL_EXIT_FAILURE;
+                return r;
         }
         r = sigbroker_send(sb, &a.target, a.signo, a.priority, data ? data : a.payload, len, &res);
         free(data);
         if (r == -ECONNRESET || r == -ETIMEDOUT || r == -EBADMSG)
                 return ctl_connection_lost(sb, r);
+        /* Like kill(1) and grep -q: nobody getting the signal is an answer,
+         * told by the status alone; not reaching the daemon is an error. */
+        if (a.quiet)
+                return r < 0 ? CTL_EXIT_FAILURE : CTL_EXIT_OK;
 
         print_result(ctl, &res, r);
         if (r < 0) {

@@ -1,7 +1,7 @@
 /*
- * sigbrokerctl helpers: errno names and error lines, connecting, number and
- * file parsing, and the output encodings (JSON strings, base64, escaped
- * text, indented JSON).
+ * sigbrokerctl helpers: errno names and error lines, the global options,
+ * picking the broker and connecting, number and file parsing, base64 and
+ * escaped payload text.
  */
 
 #include <errno.h>
@@ -98,46 +98,134 @@ void ctl_error(int error, const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
-int ctl_usage_error(const char *command, const char *fmt, ...) {
+/* One line: "sigbrokerctl: <message>; try 'sigbrokerctl send --help'". */
+int ctl_usage_error(const Ctl *ctl, const char *fmt, ...) {
+        const char *command = ctl ? ctl->command : NULL;
         va_list ap;
 
         fputs("sigbrokerctl: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'sigbrokerctl %s%s--help'.\n", command ? command : "", command ? " " : "");
+        fprintf(stderr, "; try 'sigbrokerctl %s%s--help'\n", command ? command : "", command ? " " : "");
         return CTL_EXIT_USAGE;
 }
 
+int ctl_global_option(Ctl *ctl, int c, char **argv) {
+        switch (c) {
+        case 's':
+                if (*optarg == '\0')
+                        return ctl_usage_error(ctl, "--socket needs a path");
+                ctl->socket = optarg;
+                return 0;
+        case 'j':
+                ctl->json = true;
+                return 0;
+        case 'o':
+                ctl->output = optarg;   /* checked by the command, which knows its columns */
+                return 0;
+        case CTL_OPT_NO_LEGEND:
+                ctl->no_legend = true;
+                return 0;
+        case CTL_OPT_USER:
+        case CTL_OPT_SYSTEM:
+                ctl->broker = c == CTL_OPT_USER ? CTL_BROKER_USER : CTL_BROKER_SYSTEM;
+                return 0;
+        case ':':
+                return ctl_usage_error(ctl, "option '%s' needs a value", argv[optind - 1]);
+        default:
+                /* getopt says nothing itself (opterr = 0): a short option
+                 * is in optopt, a long one is the word it just passed. */
+                if (optopt > 0 && optopt < 0x100)
+                        return ctl_usage_error(ctl, "unknown option '-%c'", optopt);
+                return ctl_usage_error(ctl, "unknown option '%s'", argv[optind - 1]);
+        }
+}
+
+int ctl_no_table(const Ctl *ctl) {
+        if (ctl->output || ctl->no_legend)
+                return ctl_usage_error(ctl, "%s prints no table: no --output or --no-legend", ctl->command);
+        return 0;
+}
+
+static const char *connect_error_text(int error) {
+        switch (-error) {
+        case ENOENT:
+                return "no such socket; is sigbrokerd running?";
+        case ECONNREFUSED:
+                return "nothing listens on it; is sigbrokerd running?";
+        case EACCES:
+                return "permission denied";
+        case ECONNRESET:
+                return "the daemon closed the connection during the handshake";
+        default:
+                return strerror(-error);
+        }
+}
+
+/* The socket path to use, malloc()ed: --system's, --user's, or what the
+ * library picks from --socket, $SIGBROKER_SOCKET and the runtime dir. */
+static int pick_socket(const Ctl *ctl, char **ret_path) {
+        const char *runtime;
+
+        switch (ctl->broker) {
+        case CTL_BROKER_SYSTEM:
+                *ret_path = strdup(CTL_SYSTEM_SOCKET);
+                break;
+        case CTL_BROKER_USER:
+                runtime = getenv("XDG_RUNTIME_DIR");
+                if (!runtime || runtime[0] != '/') {
+                        ctl_error(ENXIO, "--user needs $XDG_RUNTIME_DIR, which is not set");
+                        return -ENXIO;
+                }
+                if (asprintf(ret_path, "%s/sigbroker.sock", runtime) < 0)
+                        *ret_path = NULL;
+                break;
+        default:
+                if (sigbroker_socket_path(ctl->socket, ret_path) < 0)
+                        *ret_path = NULL;
+        }
+        if (!*ret_path) {
+                ctl_error(ENOMEM, "out of memory");
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* 0, or the exit status, the error printed. */
 int ctl_connect(const Ctl *ctl, unsigned window, sigbroker **ret) {
-        char *path = NULL;
-        const char *why;
+        _cleanup_(freep) char *path = NULL, *reason = NULL;
+        const char *env = getenv("SIGBROKER_SOCKET");
+        bool chosen_for_us;
         int r;
 
-        r = sigbroker_connect_with(ctl->socket, window, ret);
+        if (ctl->socket && ctl->broker != CTL_BROKER_DEFAULT)
+                return ctl_usage_error(ctl, "--socket and --%s exclude each other",
+                                       ctl->broker == CTL_BROKER_USER ? "user" : "system");
+        if (pick_socket(ctl, &path) < 0)
+                return CTL_EXIT_FAILURE;
+        r = sigbroker_connect_with_reason(path, window, ret, &reason);
         if (r >= 0)
                 return 0;
 
-        switch (-r) {
-        case ENOENT:
-                why = "no such socket; is sigbrokerd running?";
-                break;
-        case ECONNREFUSED:
-                why = "nothing listens on it; is sigbrokerd running?";
-                break;
-        case EACCES:
-                why = "permission denied";
-                break;
-        case ECONNRESET:
-                why = "the daemon closed the connection during the handshake";
-                break;
-        default:
-                why = strerror(-r);
+        if (reason) {
+                /* The daemon said why it refused (its connection limits). */
+                ctl_error(r, "%s refused the connection: %s", path, reason);
+                return CTL_EXIT_FAILURE;
         }
-        (void) sigbroker_socket_path(ctl->socket, &path);
-        ctl_error(r, "cannot connect to %s: %s", path ? path : "the daemon", why);
-        free(path);
-        return -1;
+        /* A user broker that the library picked because its socket file
+         * exists, but which does not answer: a stale file would otherwise
+         * hide the system broker without a word. */
+        chosen_for_us = !ctl->socket && ctl->broker == CTL_BROKER_DEFAULT && !(env && *env) &&
+                        strcmp(path, CTL_SYSTEM_SOCKET) != 0;
+        if (chosen_for_us && (r == -ECONNREFUSED || r == -ENOENT)) {
+                ctl_error(r, "cannot connect to the user broker at %s (%s), and the system broker at %s was "
+                          "not tried: pass --system for it, or remove the stale socket file",
+                          path, r == -ECONNREFUSED ? "nothing listens on it" : "no such socket", CTL_SYSTEM_SOCKET);
+                return CTL_EXIT_FAILURE;
+        }
+        ctl_error(r, "cannot connect to %s: %s", path, connect_error_text(r));
+        return CTL_EXIT_FAILURE;
 }
 
 /* A call on an established connection failed. */
@@ -225,27 +313,14 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {
         return 0;
 }
 
-void print_json_string(const char *s, size_t len) {
-        putchar('"');
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) s[i];
-
-                if (c == '"' || c == '\\')
-                        printf("\\%c", c);
-                else if (c == '\n')
-                        fputs("\\n", stdout);
-                else if (c < 0x20 || c == 0x7f)
-                        printf("\\u%04x", c);
-                else
-                        putchar(c);
-        }
-        putchar('"');
-}
-
-void print_base64(const void *data, size_t len) {
+/* Standard base64 with padding, malloc()ed; NULL when out of memory. */
+char *base64_encode(const void *data, size_t len) {
         static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         const uint8_t *p = data;
+        char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
 
+        if (!out)
+                return NULL;
         for (size_t i = 0; i < len; i += 3) {
                 uint32_t v = (uint32_t) p[i] << 16;
 
@@ -253,11 +328,13 @@ void print_base64(const void *data, size_t len) {
                         v |= (uint32_t) p[i + 1] << 8;
                 if (i + 2 < len)
                         v |= p[i + 2];
-                putchar(alphabet[(v >> 18) & 63]);
-                putchar(alphabet[(v >> 12) & 63]);
-                putchar(i + 1 < len ? alphabet[(v >> 6) & 63] : '=');
-                putchar(i + 2 < len ? alphabet[v & 63] : '=');
+                *o++ = alphabet[(v >> 18) & 63];
+                *o++ = alphabet[(v >> 12) & 63];
+                *o++ = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+                *o++ = i + 2 < len ? alphabet[v & 63] : '=';
         }
+        *o = '\0';
+        return out;
 }
 
 /* Payload text as a C string literal would show it. */
@@ -290,74 +367,13 @@ void print_escaped(const void *data, size_t len) {
         }
 }
 
-static void newline_indent(int depth) {
-        putchar('\n');
-        for (int i = 0; i < depth; i++)
-                fputs("  ", stdout);
-}
+/* Text as the daemon sent it (JSON, OpenMetrics), ending in a newline. */
+void print_line(const char *text) {
+        size_t len = strlen(text);
 
-static const char *skip_space(const char *p) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-                p++;
-        return p;
-}
-
-/* Re-indent JSON text, two spaces a level. It is not validated: text that
- * is not JSON comes out re-spaced but whole. */
-void print_json_pretty(const char *json) {
-        bool in_string = false, escaped = false;
-        int depth = 0;
-
-        for (const char *p = skip_space(json); *p; p++) {
-                char c = *p;
-
-                if (in_string) {
-                        putchar(c);
-                        if (escaped)
-                                escaped = false;
-                        else if (c == '\\')
-                                escaped = true;
-                        else if (c == '"')
-                                in_string = false;
-                        continue;
-                }
-                switch (c) {
-                case '"':
-                        in_string = true;
-                        putchar(c);
-                        break;
-                case '{':
-                case '[': {
-                        const char *next = skip_space(p + 1);
-
-                        putchar(c);
-                        if (*next == (c == '{' ? '}' : ']')) {
-                                putchar(*next);
-                                p = next;
-                        } else
-                                newline_indent(++depth);
-                        break;
-                }
-                case '}':
-                case ']':
-                        newline_indent(depth > 0 ? --depth : 0);
-                        putchar(c);
-                        break;
-                case ',':
-                        putchar(c);
-                        newline_indent(depth);
-                        break;
-                case ':':
-                        fputs(": ", stdout);
-                        break;
-                case ' ':
-                case '\t':
-                case '\n':
-                case '\r':
-                        break;
-                default:
-                        putchar(c);
-                }
-        }
-        putchar('\n');
+        if (len == 0)
+                return;
+        fputs(text, stdout);
+        if (text[len - 1] != '\n')
+                putchar('\n');
 }

@@ -1,10 +1,13 @@
 /*
  * sigbrokerctl: send and receive signals through sigbrokerd, and look
- * inside it. This file parses the global options and picks the command;
- * each command parses its own.
+ * inside it. This file takes the global options that come before the
+ * command and picks the command; each command parses the rest of the line,
+ * its own options and the global ones (CTL_GLOBAL_LONGOPTS) alike, so that
+ * a global option may come anywhere. A new command is one line in
+ * commands[] and one function.
  */
 
-#include <getopt.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,84 +31,58 @@ static const struct {
 };
 
 static void help(void) {
-        printf("Usage: sigbrokerctl [--socket PATH] [--json] COMMAND [ARGS...]\n"
+        printf("Usage: sigbrokerctl [OPTIONS] COMMAND [ARGS...]\n"
                "\n"
                "Send, receive and inspect signals brokered by sigbrokerd.\n"
                "\n"
-               "Options:\n"
+               "Options (before or after the command):\n"
                "  -s, --socket PATH  connect to PATH ('@name': abstract socket)\n"
+               "      --user         connect to this user's broker ($XDG_RUNTIME_DIR/sigbroker.sock)\n"
+               "      --system       connect to the system broker (%s)\n"
                "  -j, --json         print JSON\n"
+               "  -o, --output COLS  the columns of a table (COMMAND --help lists them)\n"
+               "      --no-legend    tables without headings, titles or notes\n"
                "  -h, --help         show this help\n"
                "      --version      show the version\n"
                "\n"
-               "Commands:\n");
+               "Commands:\n",
+               CTL_SYSTEM_SOCKET);
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 printf("  %-11s %s\n", commands[i].name, commands[i].summary);
         printf("\n'sigbrokerctl COMMAND --help' tells more; see sigbrokerctl(1).\n");
 }
 
-/* --json and --socket may also follow the command (`sigbrokerctl listen
- * --json RTMIN+1`): take them out of the command's arguments, up to a
- * "--", before the command parses the rest. Returns the new count or -1. */
-static int take_global_options(Ctl *ctl, int argc, char **argv) {
-        int n = 1;
-
-        for (int i = 1; i < argc; i++) {
-                if (strcmp(argv[i], "--") == 0) {
-                        while (i < argc)
-                                argv[n++] = argv[i++];
-                        break;
-                }
-                if (strcmp(argv[i], "--json") == 0)
-                        ctl->json = true;
-                else if (strncmp(argv[i], "--socket=", 9) == 0 && argv[i][9])
-                        ctl->socket = argv[i] + 9;
-                else if (strcmp(argv[i], "--socket") == 0) {
-                        if (i + 1 >= argc || !*argv[i + 1])
-                                return -1;
-                        ctl->socket = argv[++i];
-                } else
-                        argv[n++] = argv[i];
-        }
-        argv[n] = NULL;
-        return n;
-}
-
 int main(int argc, char **argv) {
-        enum { OPT_VERSION = 0x100 };
         static const struct option options[] = {
-                { "socket", required_argument, NULL, 's' },
-                { "json", no_argument, NULL, 'j' },
+                CTL_GLOBAL_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, OPT_VERSION },
+                { "version", no_argument, NULL, CTL_OPT_VERSION },
                 {},
         };
         Ctl ctl = {};
-        int c;
+        int c, r;
 
-        /* '+': stop at the command, whose options are its own. */
-        while ((c = getopt_long(argc, argv, "+s:jh", options, NULL)) >= 0) {
+        /* The character set only, for the width of names in tables; numbers
+         * keep the C locale's decimal point, in and out. */
+        setlocale(LC_CTYPE, "");
+        opterr = 0;
+        /* '+': stop at the command, which parses the rest of the line. */
+        while ((c = getopt_long(argc, argv, "+" CTL_GLOBAL_SHORTOPTS "h", options, NULL)) >= 0) {
                 switch (c) {
-                case 's':
-                        if (*optarg == '\0')
-                                return ctl_usage_error(NULL, "--socket needs a path");
-                        ctl.socket = optarg;
-                        break;
-                case 'j':
-                        ctl.json = true;
-                        break;
                 case 'h':
                         help();
                         return CTL_EXIT_OK;
-                case OPT_VERSION:
+                case CTL_OPT_VERSION:
                         printf("sigbrokerctl %s\n", SB_VERSION);
                         return CTL_EXIT_OK;
                 default:
-                        return ctl_usage_error(NULL, "bad option");
+                        r = ctl_global_option(&ctl, c, argv);
+                        if (r != 0)
+                                return r;
                 }
         }
         if (optind >= argc)
-                return ctl_usage_error(NULL, "no command given");
+                return ctl_usage_error(&ctl, "no command given");
 
         /* Each line of output goes out as soon as it is complete: the
          * listener's readers (scripts, tests) wait for whole lines. */
@@ -114,12 +91,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
                 if (strcmp(argv[optind], commands[i].name) == 0) {
                         char **args = argv + optind;
-                        int n = take_global_options(&ctl, argc - optind, args);
 
-                        if (n < 0)
-                                return ctl_usage_error(NULL, "--socket needs a path");
+                        ctl.command = commands[i].name;
                         optind = 0;     /* glibc: start getopt afresh */
-                        return commands[i].fn(&ctl, n, args);
+                        return commands[i].fn(&ctl, argc - (int) (args - argv), args);
                 }
-        return ctl_usage_error(NULL, "unknown command '%s'", argv[optind]);
+        return ctl_usage_error(&ctl, "unknown command '%s'", argv[optind]);
 }

@@ -117,13 +117,15 @@ static int handle_new(sigbroker **ret) {
         return 0;
 }
 
-_public_ int sigbroker_connect_with(const char *path, unsigned window, sigbroker **ret) {
+_public_ int sigbroker_connect_with_reason(const char *path, unsigned window, sigbroker **ret, char **ret_reason) {
         _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
         SbFrame f = { .type = SB_MSG_HELLO, .hello = { .window = window } };
         int r;
 
         assert_return(ret, -EINVAL);
 
+        if (ret_reason)
+                *ret_reason = NULL;
         r = handle_new(&sb);
         if (r < 0)
                 return r;
@@ -133,16 +135,33 @@ _public_ int sigbroker_connect_with(const char *path, unsigned window, sigbroker
 
         sb->handshake = true;
         r = sb_call(sb, &f);
-        if (r < 0)
+        if (r < 0) {
                 /* A daemon refusing us says why (too many connections...). */
-                return sb->disconnect_error > 0 ? -sb->disconnect_error : r;
+                if (sb->disconnect_error <= 0)
+                        return r;
+                if (ret_reason && sb->disconnect_text && *sb->disconnect_text)
+                        *ret_reason = TAKE_PTR(sb->disconnect_text);
+                return -sb->disconnect_error;
+        }
         sb_sync_reset(sb);
         *ret = TAKE_PTR(sb);
         return 0;
 }
 
+_public_ int sigbroker_connect_with(const char *path, unsigned window, sigbroker **ret) {
+        return sigbroker_connect_with_reason(path, window, ret, NULL);
+}
+
 _public_ int sigbroker_connect(const char *path, sigbroker **ret) {
-        return sigbroker_connect_with(path, 0, ret);
+        return sigbroker_connect_with_reason(path, 0, ret, NULL);
+}
+
+_public_ int sigbroker_signal_from_string(const char *s) {
+        return sb_signal_from_string(s);
+}
+
+_public_ const char *sigbroker_signal_to_string(int signo) {
+        return sb_signal_name(signo);
 }
 
 _public_ sigbroker *sigbroker_close(sigbroker *sb) {

@@ -15,6 +15,7 @@
  * handles are independent and may be used from different threads at once.
  */
 
+#include <signal.h>      /* SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK for sigbroker_block() */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,13 @@ extern "C" {
 typedef struct sigbroker sigbroker;
 
 /* Signal numbers are Linux's, 1..64 (RTMIN is 34); 0 is the probe. A mask
- * has bit (signo - 1) set for each signal number in it. */
+ * has bit (signo - 1) set for each signal number in it. The real-time
+ * signals are numbered as glibc numbers them for programs (its SIGRTMIN,
+ * SIGRTMAX), on every architecture, whatever the host's <signal.h> says:
+ * use these rather than SIGRTMIN, which is a function call in glibc. */
 #define SIGBROKER_SIGNO_MAX 64
+#define SIGBROKER_SIGRTMIN 34
+#define SIGBROKER_SIGRTMAX 64
 #define SIGBROKER_PRIORITY_MAX 99
 #define SIGBROKER_SIGMASK(signo) (UINT64_C(1) << ((signo) - 1))
 
@@ -121,6 +127,10 @@ int sigbroker_connect(const char *path, sigbroker **ret);
 /* The socket path sigbroker_connect(path) would use, malloc()ed. */
 int sigbroker_socket_path(const char *path, char **ret_path);
 int sigbroker_connect_with(const char *path, unsigned window, sigbroker **ret);
+/* As sigbroker_connect_with(); when the daemon refuses the connection with
+ * a reason (its connection limits), *ret_reason gets the daemon's text,
+ * malloc()ed, else NULL: free() it in every case. (LIBSIGBROKER_2) */
+int sigbroker_connect_with_reason(const char *path, unsigned window, sigbroker **ret, char **ret_reason);
 /* Closes the connection and frees the handle; accepts NULL, returns NULL.
  * Output not yet written (see sigbroker_flush()) is lost. */
 sigbroker *sigbroker_close(sigbroker *sb);
@@ -178,6 +188,15 @@ int sigbroker_set_result_handler(sigbroker *sb, sigbroker_result_handler_t fn, v
  * pipeline bounded by calling it with max_outstanding > 0 now and then. */
 int sigbroker_collect_results(sigbroker *sb, uint64_t max_outstanding, int64_t timeout_usec,
                               sigbroker_batch_result *ret_totals);
+
+/* Signal names, those sigbrokerctl(1) takes and prints. From a number
+ * ("10", "0"), a name with or without "SIG" in any case ("USR1",
+ * "SIGUSR1", "sigterm") or a real-time name ("RTMIN", "RTMIN+3",
+ * "RTMAX-2"): the number 0..64, or -EINVAL. To a name: "USR1", "RTMIN+3",
+ * "RTMAX-2", a number for 0, 32 and 33; NULL outside 0..64. The string is
+ * static: keep it, do not free it. (LIBSIGBROKER_2) */
+int sigbroker_signal_from_string(const char *s);
+const char *sigbroker_signal_to_string(int signo);
 
 /* Administration and introspection: the daemon's answer as text (JSON, or
  * OpenMetrics), malloc()ed and NUL-terminated. *ret_text is also set when

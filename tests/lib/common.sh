@@ -61,3 +61,18 @@ sb_stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# sb_test_dir PREFIX: makes $dir, a temporary directory that other users may
+# read (mode 755), and $pids, an array of background processes; on exit the
+# processes are stopped and the directory removed.
+sb_test_dir() {
+    dir=$(mktemp -d "/tmp/$1-XXXXXX")
+    chmod 755 "$dir"
+    pids=()
+    trap _sb_test_dir_cleanup EXIT
+}
+_sb_test_dir_cleanup() {
+    local p
+    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
+    rm -rf "$dir"
+}

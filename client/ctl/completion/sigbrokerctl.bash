@@ -1,8 +1,10 @@
 # bash completion for sigbrokerctl(1)                     -*- shell-script -*-
 #
-# Commands, their options, signal names, and live values from the daemon
-# where it helps: client ids (disconnect, send --client) and named groups
-# (send/listen --group), asked with the same --socket as the command line.
+# Commands, their options, signal names, table columns (-o, as the
+# command's --help lists them), and live values from the daemon where it
+# helps: client ids (disconnect, send --client) and named groups
+# (send/listen --group), asked with the same --socket, --user or --system
+# as the command line.
 
 _sigbrokerctl_signals()
 {
@@ -15,17 +17,24 @@ _sigbrokerctl_signals()
     done
 }
 
-# The daemon's answer, with the --socket of the command line if any.
+# The daemon's answer, with the --socket, --user or --system of the
+# command line if any.
 _sigbrokerctl_query()
 {
     local socket=() i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case ${COMP_WORDS[i]} in
             -s | --socket) socket=(--socket "${COMP_WORDS[i + 1]}") ;;
-            --socket=*) socket=("${COMP_WORDS[i]}") ;;
+            --socket=* | --user | --system) socket=("${COMP_WORDS[i]}") ;;
         esac
     done
     "${COMP_WORDS[0]}" "${socket[@]}" --json "$@" 2>/dev/null
+}
+
+# The columns a command's -o takes, from its --help.
+_sigbrokerctl_columns()
+{
+    "${COMP_WORDS[0]}" "$1" --help 2>/dev/null | sed -n '/^Columns/,$p' | sed -n 's/^ [ *]\([A-Z0-9-]*\) .*/\1/p'
 }
 
 _sigbrokerctl_clients()
@@ -49,11 +58,11 @@ _sigbrokerctl()
     fi
 
     local commands='send listen monitor clients groups stats status reload disconnect'
-    local global='--socket --json --help --version'
+    local global='--socket --user --system --json --output --no-legend --help --version'
     local command= i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            -s | --socket) ((i++)) ;;
+            -s | --socket | -o | --output) ((i++)) ;;
             -*) ;;
             *) command=${words[i]}; break ;;
         esac
@@ -77,6 +86,12 @@ _sigbrokerctl()
         -g | --group)
             COMPREPLY=($(compgen -W "$(_sigbrokerctl_groups)" -- "$cur"))
             return ;;
+        -o | --output)
+            # A comma-separated list: complete its last name.
+            local done=${cur%"${cur##*,}"}
+            [[ -n $command ]] &&
+                COMPREPLY=($(compgen -P "$done" -W "$(_sigbrokerctl_columns "$command")" -- "${cur##*,}"))
+            return ;;
         -p | --priority | --payload | -c | --count | -t | --timeout | -w | --window | -d | --delay)
             return ;;
     esac
@@ -92,14 +107,16 @@ _sigbrokerctl()
 
     local options
     case $command in
-        send) options='--pid --pgid --sid --group --client --broadcast --priority --payload --payload-file' ;;
+        send) options='--pid --pgid --sid --group --client --broadcast --priority --payload --payload-file --quiet' ;;
         listen) options='--count --timeout --group --window --delay --drop-oldest' ;;
         monitor) options='--count' ;;
-        stats) options='--openmetrics' ;;
+        stats) options='--openmetrics --output --no-legend' ;;
+        clients | groups) options='--output --no-legend' ;;
+        status) options='--no-legend' ;;
         *) options= ;;
     esac
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$options --json --socket --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "$options --json --socket --user --system --help" -- "$cur"))
         return
     fi
     case $command in
