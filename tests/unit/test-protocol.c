@@ -1252,7 +1252,7 @@ START_TEST(test_signal_names_realtime) {
         ck_assert_int_eq(SB_SIGRTMIN, rtmin);
         ck_assert_int_eq(SB_SIGNO_MAX, rtmax);
         for (int n = 0; n <= rtmax - rtmin; n++) {
-                char buf[32], name[16], expected[16];
+                char buf[32], name[16], expected[32];
                 int signo = rtmin + n, back = rtmax - signo;
 
                 snprintf(buf, sizeof(buf), "RTMIN+%d", n);
