@@ -139,6 +139,7 @@ TestClient *tb_connect_raw(Broker *b, const TestIdentity *id) {
         else
                 ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         ck_assert_int_eq(peer_new(b, sv[0], &c->peer), 0);
+        c->id = c->peer->id;
         c->fd = sv[1];
         if (id)
                 ck_assert_uint_eq(c->peer->uid, id->uid);

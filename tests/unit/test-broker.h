@@ -19,7 +19,8 @@
 
 typedef struct TestClient {
         Broker *broker;
-        Peer *peer;
+        Peer *peer;             /* NULL once the broker has let it go */
+        uint64_t id;            /* its client id */
         int fd;                 /* our end */
         pid_t child;            /* the process it belongs to, 0: this one */
         int child_ctl;          /* closed: the child exits */

@@ -66,7 +66,7 @@ static Broker *restart(Broker *a, TestClient **clients, size_t n) {
                 add_fd(b, dup(p->fd), STATE_CLIENT_FDNAME_PREFIX, p->id);
         ck_assert_int_eq(state_restore(b), 0);
         for (size_t i = 0; i < n; i++) {
-                HashNode *node = clients[i]->peer ? hashtable_first(&b->peers_by_id, clients[i]->peer->id) : NULL;
+                HashNode *node = hashtable_first(&b->peers_by_id, clients[i]->id);
                 clients[i]->broker = b;
                 clients[i]->peer = node ? container_of(node, Peer, by_id) : NULL;
         }
@@ -113,6 +113,8 @@ START_TEST(test_clients_ids_hello_window) {
         close(gone->fd);
         tb_run(b);
         gone->fd = -1;
+        gone->peer = NULL;
+        ck_assert_ptr_null(hashtable_first(&b->peers_by_id, ids[3]));
 
         b = restart(b, all, 4);
         ck_assert_uint_eq(b->n_peers, 3);
