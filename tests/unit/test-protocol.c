@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1181,16 +1182,15 @@ END_TEST
 
 /* ---- signal names ---- */
 
-static const char *const signal_names[32] = {
-        [1] = "HUP",   [2] = "INT",     [3] = "QUIT",  [4] = "ILL",
-        [5] = "TRAP",  [6] = "ABRT",    [7] = "BUS",   [8] = "FPE",
-        [9] = "KILL",  [10] = "USR1",   [11] = "SEGV", [12] = "USR2",
-        [13] = "PIPE", [14] = "ALRM",   [15] = "TERM", [16] = "STKFLT",
-        [17] = "CHLD", [18] = "CONT",   [19] = "STOP", [20] = "TSTP",
-        [21] = "TTIN", [22] = "TTOU",   [23] = "URG",  [24] = "XCPU",
-        [25] = "XFSZ", [26] = "VTALRM", [27] = "PROF", [28] = "WINCH",
-        [29] = "IO",   [30] = "PWR",    [31] = "SYS",
-};
+/* The names come from the C library, not from a copy of protocol/'s table:
+ * glibc's sigabbrev_np() for the standard signals (the host's numbers are
+ * the wire's on every architecture with Linux's generic numbering), and
+ * SIGRTMIN/SIGRTMAX for the real-time range. */
+#if SIGHUP == 1 && SIGUSR1 == 10 && SIGCHLD == 17 && SIGSYS == 31
+#define HOST_HAS_WIRE_NUMBERS 1
+#else
+#define HOST_HAS_WIRE_NUMBERS 0
+#endif
 
 static void lowercase(char *s) {
         for (; *s; s++)
@@ -1198,20 +1198,79 @@ static void lowercase(char *s) {
                         *s = (char) (*s - 'A' + 'a');
 }
 
-START_TEST(test_signal_names) {
-        for (int i = 1; i < 32; i++) {
-                char buf[32], name[16];
+/* Every spelling of name parses to signo. */
+static void assert_parses(const char *name, int signo) {
+        char buf[32];
 
-                ck_assert_int_eq(sb_signal_from_string(signal_names[i]), i);
-                snprintf(buf, sizeof(buf), "SIG%s", signal_names[i]);
-                ck_assert_int_eq(sb_signal_from_string(buf), i);
-                lowercase(buf);
-                ck_assert_int_eq(sb_signal_from_string(buf), i);
-                ck_assert_int_eq(sb_signal_from_string(buf + 3), i);
-                snprintf(buf, sizeof(buf), "Sig%s", signal_names[i]);
+        ck_assert_int_eq(sb_signal_from_string(name), signo);
+        snprintf(buf, sizeof(buf), "SIG%s", name);
+        ck_assert_int_eq(sb_signal_from_string(buf), signo);
+        lowercase(buf);
+        ck_assert_int_eq(sb_signal_from_string(buf), signo);
+        ck_assert_int_eq(sb_signal_from_string(buf + 3), signo);
+        snprintf(buf, sizeof(buf), "Sig%s", name);
+        if (buf[4] >= 'A' && buf[4] <= 'Z')
                 buf[4] = (char) (buf[4] - 'A' + 'a');   /* SigHUP -> SigHuP */
-                ck_assert_int_eq(sb_signal_from_string(buf), i);
-                ck_assert_str_eq(sb_signal_to_string(i, name), signal_names[i]);
+        ck_assert_int_eq(sb_signal_from_string(buf), signo);
+}
+
+START_TEST(test_signal_names) {
+        if (!HOST_HAS_WIRE_NUMBERS)
+                return;
+        for (int i = 1; i < 32; i++) {
+                const char *libc = sigabbrev_np(i);
+                char name[16];
+                const char *ours = sb_signal_to_string(i, name);
+
+                ck_assert_msg(libc, "glibc has no name for %d", i);
+                assert_parses(libc, i);
+                assert_parses(ours, i);
+                /* glibc calls 29 POLL, the System V name; kill -l, ps and
+                 * the man pages call it IO, as sigbroker does. Both parse. */
+                if (i == SIGIO)
+                        ck_assert_str_eq(ours, "IO");
+                else
+                        ck_assert_str_eq(ours, libc);
+        }
+        ck_assert_int_eq(SIGPOLL, SIGIO);
+        ck_assert_int_eq(sb_signal_from_string("POLL"), SIGIO);
+        ck_assert_int_eq(sb_signal_from_string("IOT"), SIGIOT);
+        /* 32 and 33 belong to the C library: glibc names neither. */
+        for (int i = 32; i < 34; i++) {
+                char name[16], number[16];
+                ck_assert_ptr_null(sigabbrev_np(i));
+                snprintf(number, sizeof(number), "%d", i);
+                ck_assert_str_eq(sb_signal_to_string(i, name), number);
+        }
+}
+END_TEST
+
+START_TEST(test_signal_names_realtime) {
+        int rtmin = SIGRTMIN, rtmax = SIGRTMAX;
+
+        /* The wire's real-time range is glibc's as a program sees it. */
+        ck_assert_int_eq(SB_SIGRTMIN, rtmin);
+        ck_assert_int_eq(SB_SIGNO_MAX, rtmax);
+        for (int n = 0; n <= rtmax - rtmin; n++) {
+                char buf[32], name[16], expected[32];
+                int signo = rtmin + n, back = rtmax - signo;
+
+                snprintf(buf, sizeof(buf), "RTMIN+%d", n);
+                ck_assert_int_eq(sb_signal_from_string(buf), signo);
+                snprintf(buf, sizeof(buf), "RTMAX-%d", back);
+                ck_assert_int_eq(sb_signal_from_string(buf), signo);
+                /* Named from the nearer end, as kill -l does: RTMIN+n up to
+                 * the middle, RTMAX-n above it, the ends bare. */
+                if (n == 0)
+                        snprintf(expected, sizeof(expected), "RTMIN");
+                else if (back == 0)
+                        snprintf(expected, sizeof(expected), "RTMAX");
+                else if (signo <= (rtmin + rtmax) / 2)
+                        snprintf(expected, sizeof(expected), "RTMIN+%d", n);
+                else
+                        snprintf(expected, sizeof(expected), "RTMAX-%d", back);
+                ck_assert_str_eq(sb_signal_to_string(signo, name), expected);
+                assert_parses(expected, signo);
         }
 }
 END_TEST
@@ -1392,6 +1451,7 @@ static Suite *protocol_suite(void) {
 
         tc = tcase_create("signals");
         tcase_add_test(tc, test_signal_names);
+        tcase_add_test(tc, test_signal_names_realtime);
         tcase_add_test(tc, test_signal_aliases_and_numbers);
         tcase_add_test(tc, test_signal_realtime);
         tcase_add_test(tc, test_signal_invalid);
