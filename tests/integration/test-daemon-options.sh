@@ -12,15 +12,7 @@ here=$(dirname "$(readlink -f "$0")")
 D=$SIGBROKERD
 CTL=$SIGBROKERCTL
 
-dir=$(mktemp -d /tmp/sbopts-XXXXXX)
-chmod 755 "$dir"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+sb_scratch sbopts
 # The daemon must not take the journal here even if the host has one.
 unset SYSTEMD_LOG_LEVEL NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES
 

@@ -34,16 +34,8 @@ fi
 
 # Inside the namespace, journald up. /run is private here: keep to /tmp.
 # Also checked: reload and failed reload, a per-uid limit hit.
-dir=$(mktemp -d /tmp/sbjournal-XXXXXX)
-chmod 755 "$dir"
+sb_scratch sbjournal
 sock=$dir/sock
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
 uid1=$(id -u $USER1)
 
 entries() { journalctl -D "$JOURNAL_DIR" -o json --no-pager "$@"; }

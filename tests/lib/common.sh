@@ -61,3 +61,18 @@ sb_stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
+
+# sb_scratch NAME: a scratch directory /tmp/NAME-XXXXXX in $dir (mode 755:
+# other users reach sockets in it) and an empty array $pids; at exit every
+# process in $pids is stopped (sb_stop_pid) and the directory removed.
+sb_scratch() {
+    dir=$(mktemp -d "/tmp/$1-XXXXXX")
+    chmod 755 "$dir"
+    pids=()
+    trap _sb_scratch_cleanup EXIT
+}
+_sb_scratch_cleanup() {
+    local p
+    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
+    rm -rf "$dir"
+}

@@ -11,15 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 sb_require_cmd systemd-socket-activate
 CTL=$SIGBROKERCTL
 
-dir=$(mktemp -d /tmp/sbactivate-XXXXXX)
-chmod 755 "$dir"
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+sb_scratch sbactivate
 : >"$dir/empty.conf"
 unset NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES SYSTEMD_LOG_LEVEL
 
