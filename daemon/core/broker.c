@@ -118,8 +118,8 @@ static void log_suppressed(Broker *b) {
                 if (n == 0)
                         continue;
                 snprintf(f_sup, sizeof(f_sup), "SIGBROKER_SUPPRESSED=%u", n);
-                log_fields(LOG_NOTICE, SB_MID_SUPPRESSED, fields, "%u more %s messages were suppressed", n,
-                           limits[i].what);
+                log_fields(LOG_NOTICE, SB_MID_SUPPRESSED, fields, "%u more %s message%s %s suppressed", n,
+                           limits[i].what, plural(n), n == 1 ? "was" : "were");
         }
 }
 

@@ -239,8 +239,9 @@ static int admit(Broker *b, int fd) {
                         const char *fields[] = { f_uid, NULL };
                         snprintf(f_uid, sizeof(f_uid), "SIGBROKER_UID=%u", (unsigned) cred.uid);
                         log_fields(LOG_WARNING, SB_MID_UID_LIMIT, fields,
-                                   "Connection from pid %d refused: uid %u holds %u connections, the limit",
-                                   (int) cred.pid, (unsigned) cred.uid, l->max_connections_per_uid);
+                                   "Connection from pid %d refused: uid %u holds %u connection%s, the limit",
+                                   (int) cred.pid, (unsigned) cred.uid, l->max_connections_per_uid,
+                                   plural(l->max_connections_per_uid));
                 }
                 return refuse_connection(b, fd, EUSERS, "this uid has reached its connection limit");
         }
