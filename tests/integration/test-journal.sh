@@ -180,7 +180,8 @@ done
 text=$(journalctl -D "$JOURNAL_DIR" -x --no-pager MESSAGE_ID=$MID_DENIED)
 grep -q "Subject: A signal was denied by policy" <<<"$text" ||
     sb_fail "journalctl -x does not explain the denial: $text"
-grep -q "from pid [0-9]* (uid $uid1)$" <<<"$text" &&
+grep -q "Signal USR2 from pid [0-9]* (uid $uid1)$" <<<"$text" &&
+    grep -q "Target kind: pid (" <<<"$text" &&
     grep -q "was not delivered to pid $listener (uid 0):" <<<"$text" ||
     sb_fail "the explanation lacks the entry's fields: $text"
 sb_log "ok"
