@@ -69,6 +69,7 @@ check_sandboxed "$pid"
 st=$("$CTL" status) || sb_fail "sigbrokerctl status failed"
 grep -qx "  socket: *$SOCK (socket activation)" <<<"$st" ||
     sb_fail "status does not show the socket unit's path $SOCK: $st"
+sb_log "sigbrokerctl status shows: $(grep socket: <<<"$st")"
 st=$("$CTL" --json status) || sb_fail "sigbrokerctl --json status failed"
 grep -qF "\"socket\":\"$SOCK\",\"socket_activated\":true" <<<"$st" ||
     sb_fail "the status answer lacks \"socket\":\"$SOCK\": $st"
@@ -144,6 +145,7 @@ journal_has -u sigbrokerd MESSAGE_ID=$SB_MID_READY _PID="$(unit_prop sigbrokerd.
 ready_text=$(journalctl -u sigbrokerd -o cat --no-pager MESSAGE_ID=$SB_MID_READY | tail -n 1)
 [[ $ready_text == *"ready, listening on $SOCK (socket activation)" ]] ||
     sb_fail "the ready entry does not name $SOCK: $ready_text"
+sb_log "the ready entry: $ready_text"
 
 systemctl stop sigbrokerd.socket
 # The service's stop is a job of its own, which systemctl does not wait
