@@ -209,7 +209,7 @@ static void count_connection(const char *target, void *userdata) {
         Connections *c = userdata;
         unsigned long long ino;
 
-        if (sscanf(target, "socket:[%llu]", &ino) != 1 ||
+        if (c->n_inodes == 0 || sscanf(target, "socket:[%llu]", &ino) != 1 ||
             !bsearch(&ino, c->inodes, c->n_inodes, sizeof(ino), compare_inode))
                 return;
         for (size_t i = 0; i < c->n_seen; i++)
