@@ -3,7 +3,8 @@
 # sigbrokerd and sigbrokerctl in $SB_BIN: a signal with a payload from root
 # to a listener of another user through the socket-activated daemon, then
 # the service's status text (clients, pending signals), reload, restart and
-# the journal: the start and ready entries by MESSAGE_ID.
+# the journal: the start and ready entries by MESSAGE_ID, with their call
+# site; status and the ready entry name the socket the unit passed.
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
@@ -133,6 +134,9 @@ while IFS= read -r e; do
     [[ $(field SYSLOG_IDENTIFIER "$e") == sigbrokerd && $(field _SYSTEMD_UNIT "$e") == sigbrokerd.service &&
        $(field PRIORITY "$e") == 6 ]] ||
         sb_fail "the $what entry lacks SYSLOG_IDENTIFIER=sigbrokerd, _SYSTEMD_UNIT or PRIORITY=6: $e"
+    # The call site, in the source tree, not the logging helper's.
+    [[ $(field CODE_FILE "$e") == daemon/main.c && $(field CODE_FUNC "$e") == main ]] ||
+        sb_fail "the $what entry does not point at its call in daemon/main.c: $e"
     sequence+="$what:$(field _PID "$e") "
 done <<<"$entries"
 [[ $sequence =~ ^started:([0-9]+)\ ready:([0-9]+)\ started:([0-9]+)\ ready:([0-9]+)\ $ &&
