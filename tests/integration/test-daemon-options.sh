@@ -12,7 +12,7 @@ here=$(dirname "$(readlink -f "$0")")
 D=$SIGBROKERD
 CTL=$SIGBROKERCTL
 
-sb_scratch sbopts
+sb_test_dir sbopts
 # The daemon must not take the journal here even if the host has one.
 unset SYSTEMD_LOG_LEVEL NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES
 

@@ -34,7 +34,7 @@ fi
 
 # Inside the namespace, journald up. /run is private here: keep to /tmp.
 # Also checked: reload and failed reload, a per-uid limit hit.
-sb_scratch sbjournal
+sb_test_dir sbjournal
 sock=$dir/sock
 uid1=$(id -u $USER1)
 

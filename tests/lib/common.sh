@@ -62,16 +62,16 @@ sb_stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
-# sb_scratch NAME: a scratch directory /tmp/NAME-XXXXXX in $dir (mode 755:
-# other users reach sockets in it) and an empty array $pids; at exit every
-# process in $pids is stopped (sb_stop_pid) and the directory removed.
-sb_scratch() {
+# sb_test_dir PREFIX: makes $dir, a temporary directory that other users may
+# read (mode 755), and $pids, an array of background processes; on exit the
+# processes are stopped and the directory removed.
+sb_test_dir() {
     dir=$(mktemp -d "/tmp/$1-XXXXXX")
     chmod 755 "$dir"
     pids=()
-    trap _sb_scratch_cleanup EXIT
+    trap _sb_test_dir_cleanup EXIT
 }
-_sb_scratch_cleanup() {
+_sb_test_dir_cleanup() {
     local p
     for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
     rm -rf "$dir"

@@ -11,7 +11,7 @@ here=$(dirname "$(readlink -f "$0")")
 sb_require_cmd systemd-socket-activate
 CTL=$SIGBROKERCTL
 
-sb_scratch sbactivate
+sb_test_dir sbactivate
 : >"$dir/empty.conf"
 unset NOTIFY_SOCKET LISTEN_FDS LISTEN_PID LISTEN_FDNAMES SYSTEMD_LOG_LEVEL
 
