@@ -197,7 +197,7 @@ static void write_status(Broker *b, FILE *f) {
         fprintf(f, "{\"version\":\"%s\",\"pid\":%d,\"started_realtime_ns\":%llu,\"uptime_sec\":%llu,\"socket\":",
                 SB_VERSION, (int) getpid(), (unsigned long long) b->started_realtime_ns,
                 (unsigned long long) ((now_ns(CLOCK_MONOTONIC) - b->started_monotonic_ns) / 1000000000u));
-        json_string(f, b->socket_path ? b->socket_path : "(socket activation)");
+        json_string(f, b->socket_path ? b->socket_path : "");
         fprintf(f, ",\"socket_activated\":%s,\"config\":", b->socket_activated ? "true" : "false");
         json_string(f, b->options.config_path);
         fprintf(f,

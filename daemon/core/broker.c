@@ -33,9 +33,16 @@ static int compute_limits(const Broker *b, const Config *c, Limits *ret, char **
         return 0;
 }
 
+void broker_status_text(const Broker *b, char *buf, size_t size) {
+        snprintf(buf, size, "%u client%s, %u signal%s pending, %llu delivered", b->n_peers, plural(b->n_peers),
+                 b->total_pending, plural(b->total_pending), (unsigned long long) b->metrics.delivered);
+}
+
 static void notify_status(Broker *b) {
-        sd_notifyf(0, "STATUS=%u clients, %u signals pending, %llu delivered", b->n_peers, b->total_pending,
-                   (unsigned long long) b->metrics.delivered);
+        char text[128];
+
+        broker_status_text(b, text, sizeof(text));
+        sd_notifyf(0, "STATUS=%s", text);
 }
 
 static int reload_config(Broker *b, char **ret_error) {
@@ -111,8 +118,8 @@ static void log_suppressed(Broker *b) {
                 if (n == 0)
                         continue;
                 snprintf(f_sup, sizeof(f_sup), "SIGBROKER_SUPPRESSED=%u", n);
-                log_fields(LOG_NOTICE, SB_MID_SUPPRESSED, fields, "%u more %s messages were suppressed", n,
-                           limits[i].what);
+                log_fields(LOG_NOTICE, SB_MID_SUPPRESSED, fields, "%u more %s message%s %s suppressed", n,
+                           limits[i].what, plural(n), n == 1 ? "was" : "were");
         }
 }
 

@@ -63,8 +63,8 @@ struct Broker {
         struct event *defer_timer;      /* writes RESULTs held longer than SB_RESULT_HOLD_USEC */
         PidWatch pidwatch;              /* the clients' pidfds: whose process has exited */
         int listen_fd;
-        char *socket_path;              /* ours to unlink at exit if we bound it */
-        bool socket_activated;
+        char *socket_path;              /* what it listens on, bound or passed; "@name": abstract */
+        bool socket_activated;          /* passed by systemd: not ours to unlink */
 
         BrokerOptions options;
         Config *config;
@@ -114,6 +114,9 @@ int broker_run(Broker *b);
  * old config stays in force and *ret_error says why. */
 int broker_reload(Broker *b, char **ret_error);
 
+/* "1 client, 2 signals pending, 0 delivered": systemd's STATUS= text. */
+void broker_status_text(const Broker *b, char *buf, size_t size);
+
 /* Flush every peer marked dirty; called at the end of each event. */
 void broker_flush_dirty(Broker *b);
 /* A peer now holds deferred RESULTs only: write them within the hold time.
@@ -135,7 +138,9 @@ void broker_uncharge(Broker *b, Pending *pe);
 int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32_t merged, uint8_t priority);
 
 /* Listening socket (listener.c). */
-int broker_listen(Broker *b);
+/* Take the socket systemd passed, else bind --socket or the default. On
+ * failure *ret_error (malloc'ed, NULL on -ENOMEM) names the path and why. */
+int broker_listen(Broker *b, char **ret_error);
 void broker_unlisten(Broker *b);
 
 /* Administration answers (query.c). */

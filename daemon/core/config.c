@@ -912,6 +912,128 @@ int config_check_limits(const Limits *l, char **ret_error) {
         return r;
 }
 
+/* ---- printing: the file's own syntax, so that the output parses again ---- */
+
+static void print_match(FILE *f, const char *clause, const RuleMatch *m) {
+        if (m->kind == RULE_MATCH_ANY)
+                fprintf(f, " %s any", clause);
+        else
+                fprintf(f, " %s %s:%" PRIu32, clause, m->kind == RULE_MATCH_UID ? "uid" : "gid", m->id);
+}
+
+/* Runs of consecutive signals as A..B, the probe as 0. */
+static void print_signals(FILE *f, const Rule *r) {
+        const char *sep = "";
+        char a[16], b[16];
+
+        fputs(" signals ", f);
+        if (r->signals == UINT64_MAX && r->probe) {
+                fputs("any", f);
+                return;
+        }
+        if (r->probe) {
+                fputs("0", f);
+                sep = ",";
+        }
+        for (int lo = 1; lo <= SB_SIGNO_MAX; lo++) {
+                int hi = lo;
+
+                if (!(r->signals & SB_SIGMASK(lo)))
+                        continue;
+                while (hi < SB_SIGNO_MAX && (r->signals & SB_SIGMASK(hi + 1)))
+                        hi++;
+                fprintf(f, "%s%s", sep, sb_signal_to_string(lo, a));
+                if (hi > lo)
+                        fprintf(f, "..%s", sb_signal_to_string(hi, b));
+                sep = ",";
+                lo = hi;
+        }
+}
+
+static void print_targets(FILE *f, uint32_t targets) {
+        const char *sep = "";
+
+        fputs(" targets ", f);
+        if (targets == UINT32_MAX) {
+                fputs("any", f);
+                return;
+        }
+        for (int k = 0; k < _SB_TARGET_MAX; k++)
+                if (targets & (UINT32_C(1) << k)) {
+                        fprintf(f, "%s%s", sep, sb_target_kind_to_string(k));
+                        sep = ",";
+                }
+}
+
+/* The name of a uid or gid, for a comment; NULL if it has none. */
+static const char *id_name(const RuleMatch *m, char *buf, size_t size) {
+        struct passwd pw, *pwp = NULL;
+        struct group gr, *grp = NULL;
+
+        if (m->kind == RULE_MATCH_UID && getpwuid_r(m->id, &pw, buf, size, &pwp) == 0 && pwp)
+                return pwp->pw_name;
+        if (m->kind == RULE_MATCH_GID && getgrgid_r(m->id, &gr, buf, size, &grp) == 0 && grp)
+                return grp->gr_name;
+        return NULL;
+}
+
+static void print_rule(FILE *f, const Rule *r) {
+        const RuleMatch *sides[] = { &r->from, &r->to };
+        char buf[4096];
+
+        fputs(r->action == RULE_ALLOW ? "allow" : "deny", f);
+        print_match(f, "from", &r->from);
+        print_match(f, "to", &r->to);
+        print_signals(f, r);
+        print_targets(f, r->targets);
+        fprintf(f, "  # line %u", r->line);
+        for (size_t i = 0; i < ELEMENTSOF(sides); i++) {
+                const char *name = id_name(sides[i], buf, sizeof(buf));
+
+                if (name)
+                        fprintf(f, ", %s %" PRIu32 " is %s", sides[i]->kind == RULE_MATCH_UID ? "uid" : "gid",
+                                sides[i]->id, name);
+        }
+        fputc('\n', f);
+}
+
+void config_print(const Config *c, const Limits *limits, FILE *f) {
+        RuleMatch admin = { .kind = RULE_MATCH_GID, .id = c->admin_gid };
+        char value[32], buf[4096];
+        const char *name;
+
+        assert(c && limits && f);
+
+        fputs("[limits]\n", f);
+        for (size_t i = 0; i < _KEY_MAX; i++) {
+                const KeyInfo *k = &keys[i];
+
+                if (k->section != SECTION_LIMITS)
+                        continue;
+                if (k->type == KEY_BOOL)
+                        fprintf(f, "%s = %s\n", k->name, limit_get(limits, k) ? "yes" : "no");
+                else
+                        fprintf(f, "%s = %s\n", k->name, format_value(k, limit_get(limits, k), value));
+        }
+
+        fputs("\n[admin]\n", f);
+        if (!c->have_admin_gid)
+                fputs("# group: not set, only root may administer\n", f);
+        else if ((name = id_name(&admin, buf, sizeof(buf))))
+                fprintf(f, "group = %" PRIu32 "  # %s\n", (uint32_t) c->admin_gid, name);
+        else
+                fprintf(f, "group = %" PRIu32 "\n", (uint32_t) c->admin_gid);
+
+        fputs("\n[policy]\n", f);
+        if (c->n_rules == 0)
+                fputs("# no rules: every delivery follows the kill(2) rule\n", f);
+        else
+                fprintf(f, "# %zu rule%s, the first that matches decides; no match: the kill(2) rule\n",
+                        c->n_rules, c->n_rules == 1 ? "" : "s");
+        for (size_t i = 0; i < c->n_rules; i++)
+                print_rule(f, &c->rules[i]);
+}
+
 static bool peer_in_group(const PolicyPeer *p, gid_t gid) {
         if (p->gid == gid)
                 return true;

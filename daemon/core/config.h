@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define CONFIG_DEFAULT_PATH "/etc/sigbroker/sigbroker.conf"
@@ -125,6 +126,13 @@ int config_set_limit(Limits *l, const char *key, const char *value, char **ret_e
  * max-payload <= max-queue-bytes, max-bytes-per-uid and max-bytes. The
  * parser already does this; call it again after command-line overrides. */
 int config_check_limits(const Limits *l, char **ret_error);
+
+/* Write the configuration in force to f in the file's own syntax, so that
+ * the output parses again to the same: every limit from limits (the file's
+ * with any command-line overrides), the admin group and the rules in
+ * order, each with the line it came from. Ids are written as numbers, with
+ * their names in comments. */
+void config_print(const Config *c, const Limits *limits, FILE *f);
 
 /* The first rule matching sender, receiver, signal and target kind. */
 PolicyVerdict config_policy_check(const Config *c, const PolicyPeer *sender, const PolicyPeer *receiver,

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <event2/event.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +26,62 @@
 #define ACCEPT_FDS_PER_CLIENT 3
 #define SOCKET_DIR_SYSTEM "/run/sigbroker"
 
+/* A message for the administrator that names the path, in *ret_error;
+ * returns r. */
+_printf_(3, 4)
+static int listen_fail(char **ret_error, int r, const char *fmt, ...) {
+        char *m = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        va_end(ap);
+        free(*ret_error);
+        *ret_error = m;
+        return r;
+}
+
+/* Why bind() or listen() on path failed, in words: for ENOENT, which
+ * directory is missing. */
+static int fail_path(char **ret_error, int r, const char *path) {
+        const char *slash = strrchr(path, '/');
+
+        if (r == -ENOENT && slash && slash != path)
+                return listen_fail(ret_error, r, "Cannot listen on %s: the directory %.*s does not exist", path,
+                                   (int) (slash - path), path);
+        return listen_fail(ret_error, r, "Cannot listen on %s: %s", path, strerror(-r));
+}
+
 static int socket_address(const char *path, struct sockaddr_un *ret) {
         if (strlen(path) >= sizeof(ret->sun_path))
                 return -ENAMETOOLONG;
         *ret = (struct sockaddr_un) { .sun_family = AF_UNIX };
         strcpy(ret->sun_path, path);
         return 0;
+}
+
+/* The address a listening socket is bound to, as a path: "@name" for an
+ * abstract one, "(unnamed)" for none. Whoever passed it knows best, but
+ * the kernel knows for sure. */
+static int socket_name(int fd, char **ret) {
+        struct sockaddr_un sa = {};
+        socklen_t len = sizeof(sa);
+        size_t n;
+
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        if (sa.sun_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path))
+                *ret = strdup("(unnamed)");
+        else {
+                n = len - offsetof(struct sockaddr_un, sun_path);
+                if (sa.sun_path[0] == '\0')
+                        sa.sun_path[0] = '@';
+                else
+                        n = strnlen(sa.sun_path, n);
+                *ret = strndup(sa.sun_path, n);
+        }
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* The socket file exists: is a daemon serving it? A stale file (left by a
@@ -52,31 +104,38 @@ static int check_stale(const struct sockaddr_un *sa) {
         return unlink(sa->sun_path) < 0 ? -errno : 0;
 }
 
-static int bind_socket(Broker *b, const char *path) {
+static int bind_socket(Broker *b, const char *path, char **ret_error) {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa;
         int r;
 
         r = socket_address(path, &sa);
         if (r < 0)
-                return r;
+                return listen_fail(ret_error, r, "Cannot listen on %s: a socket path has at most %zu bytes", path,
+                                   sizeof(sa.sun_path) - 1);
         fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return -errno;
+                return fail_path(ret_error, -errno, path);
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 if (errno != EADDRINUSE)
-                        return -errno;
+                        return fail_path(ret_error, -errno, path);
                 r = check_stale(&sa);
+                if (r == -EADDRINUSE)
+                        return listen_fail(ret_error, r, "Another sigbrokerd is serving %s; not taking it over",
+                                           path);
+                if (r == -EEXIST)
+                        return listen_fail(ret_error, r, "Cannot listen on %s: it exists and is not a socket", path);
                 if (r < 0)
-                        return r;
+                        return listen_fail(ret_error, r, "Cannot replace the stale socket %s: %s", path,
+                                           strerror(-r));
                 if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                        return -errno;
+                        return fail_path(ret_error, -errno, path);
         }
         /* Everyone may connect: who they are comes from the kernel. */
         if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
                 unlink(path);
-                return r;
+                return fail_path(ret_error, r, path);
         }
         b->socket_path = strdup(path);
         if (!b->socket_path) {
@@ -90,9 +149,9 @@ static int bind_socket(Broker *b, const char *path) {
 /* The fd systemd passed that is ours: named "sigbroker" by the socket
  * unit, or the only one. The others come from the fd store: client
  * connections and the restart journal, for state_restore(). */
-static int take_activated_socket(Broker *b) {
+static int take_activated_socket(Broker *b, char **ret_error) {
         char **names = NULL;
-        int n = sd_listen_fds_with_names(1, &names), fd = -1;
+        int n = sd_listen_fds_with_names(1, &names), fd = -1, r;
 
         for (int i = 0; i < n; i++) {
                 int cand = SD_LISTEN_FDS_START + i;
@@ -108,30 +167,40 @@ static int take_activated_socket(Broker *b) {
                 free(names[i]);
         free(names);
         if (n < 0)
-                return n;
+                return listen_fail(ret_error, n, "Cannot take the sockets systemd passed (LISTEN_FDS): %s",
+                                   strerror(-n));
         if (n > 0 && fd < 0)
-                return -ENOTSOCK;
-        if (fd >= 0) {
-                b->listen_fd = fd;
-                b->socket_activated = true;
-                if (evutil_make_socket_nonblocking(fd) < 0)
-                        return -errno;
-        }
-        return fd >= 0;
+                return listen_fail(ret_error, -ENOTSOCK,
+                                   "systemd passed %d fd%s and none is a listening AF_UNIX SOCK_SEQPACKET socket "
+                                   "named sigbroker",
+                                   n, n == 1 ? "" : "s");
+        if (fd < 0)
+                return 0;
+        b->listen_fd = fd;
+        b->socket_activated = true;
+        if (evutil_make_socket_nonblocking(fd) < 0)
+                return listen_fail(ret_error, -errno, "Cannot use the socket systemd passed: %s", strerror(errno));
+        r = socket_name(fd, &b->socket_path);
+        if (r < 0)
+                return listen_fail(ret_error, r, "Cannot read the address of the socket systemd passed: %s",
+                                   strerror(-r));
+        return 1;
 }
 
-static int default_socket_path(char **ret) {
+static int default_socket_path(char **ret, char **ret_error) {
         const char *runtime = getenv("XDG_RUNTIME_DIR");
 
         if (geteuid() == 0) {
                 if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                        return listen_fail(ret_error, -errno, "Cannot create %s: %s", SOCKET_DIR_SYSTEM,
+                                           strerror(errno));
                 *ret = strdup(SOCKET_DIR_SYSTEM "/sigbroker.sock");
         } else if (runtime && runtime[0] == '/') {
                 if (asprintf(ret, "%s/sigbroker.sock", runtime) < 0)
                         *ret = NULL;
-        } else
-                return -ENOENT;  /* no place of our own: the caller must say --socket */
+        } else  /* no place of our own: the caller must say --socket */
+                return listen_fail(ret_error, -ENOENT,
+                                   "No socket to listen on: not root and XDG_RUNTIME_DIR is not set; use --socket PATH");
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -170,8 +239,9 @@ static int admit(Broker *b, int fd) {
                         const char *fields[] = { f_uid, NULL };
                         snprintf(f_uid, sizeof(f_uid), "SIGBROKER_UID=%u", (unsigned) cred.uid);
                         log_fields(LOG_WARNING, SB_MID_UID_LIMIT, fields,
-                                   "Connection from pid %d refused: uid %u holds %u connections, the limit",
-                                   (int) cred.pid, (unsigned) cred.uid, l->max_connections_per_uid);
+                                   "Connection from pid %d refused: uid %u holds %u connection%s, the limit",
+                                   (int) cred.pid, (unsigned) cred.uid, l->max_connections_per_uid,
+                                   plural(l->max_connections_per_uid));
                 }
                 return refuse_connection(b, fd, EUSERS, "this uid has reached its connection limit");
         }
@@ -226,12 +296,13 @@ static void on_accept(evutil_socket_t lfd, short what, void *userdata) {
         broker_flush_dirty(b);
 }
 
-int broker_listen(Broker *b) {
+int broker_listen(Broker *b, char **ret_error) {
         _cleanup_free_ char *path = NULL;
         int r;
 
+        *ret_error = NULL;
         if (!b->options.socket_path) {
-                r = take_activated_socket(b);
+                r = take_activated_socket(b, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -241,11 +312,11 @@ int broker_listen(Broker *b) {
                         if (!path)
                                 return -ENOMEM;
                 } else {
-                        r = default_socket_path(&path);
+                        r = default_socket_path(&path, ret_error);
                         if (r < 0)
                                 return r;
                 }
-                r = bind_socket(b, path);
+                r = bind_socket(b, path, ret_error);
                 if (r < 0)
                         return r;
         }
@@ -265,7 +336,8 @@ void broker_unlisten(Broker *b) {
         if (b->listen_fd >= 0)
                 close(b->listen_fd);
         b->listen_fd = -1;
-        if (b->socket_path)
+        /* A socket systemd passed stays: the socket unit owns its file. */
+        if (b->socket_path && !b->socket_activated)
                 unlink(b->socket_path);
         free(b->socket_path);
         b->socket_path = NULL;

@@ -94,8 +94,9 @@ static Overflow check_room(const Route *rt, const Peer *to, uint64_t cost) {
 /* ---- logging of refusals, rate-limited: clients can cause them at will ---- */
 
 static void log_refusal(const Route *rt, const Peer *to, const char *mid, RateLimit *rl, const char *why) {
-        char f_spid[32], f_suid[32], f_rpid[32], f_ruid[32], f_signo[32], f_target[32], f_sup[40];
-        const char *fields[] = { f_spid, f_suid, f_rpid, f_ruid, f_signo, f_target, f_sup, NULL };
+        char f_spid[32], f_suid[32], f_rpid[32], f_ruid[32], f_signo[32], f_signal[40], f_target[40], f_sup[40];
+        const char *fields[] = { f_spid, f_suid, f_rpid, f_ruid, f_signo, f_signal, f_target, f_sup, NULL };
+        const char *kind = sb_target_kind_to_string(rt->send->target_kind), *signame;
         char name[16];
         unsigned suppressed;
 
@@ -106,10 +107,15 @@ static void log_refusal(const Route *rt, const Peer *to, const char *mid, RateLi
         snprintf(f_rpid, sizeof(f_rpid), "SIGBROKER_RECEIVER_PID=%d", (int) to->pid);
         snprintf(f_ruid, sizeof(f_ruid), "SIGBROKER_RECEIVER_UID=%u", (unsigned) to->uid);
         snprintf(f_signo, sizeof(f_signo), "SIGBROKER_SIGNO=%u", rt->send->signo);
-        snprintf(f_target, sizeof(f_target), "SIGBROKER_TARGET_KIND=%u", rt->send->target_kind);
+        signame = sb_signal_to_string((int) rt->send->signo, name);
+        snprintf(f_signal, sizeof(f_signal), "SIGBROKER_SIGNAL=%s", signame);
+        if (kind)
+                snprintf(f_target, sizeof(f_target), "SIGBROKER_TARGET_KIND=%s", kind);
+        else
+                snprintf(f_target, sizeof(f_target), "SIGBROKER_TARGET_KIND=%u", rt->send->target_kind);
         snprintf(f_sup, sizeof(f_sup), "SIGBROKER_SUPPRESSED=%u", suppressed);
         log_fields(LOG_NOTICE, mid, fields, "Signal %s from pid %d (uid %u) to pid %d (uid %u) %s%s",
-                   sb_signal_to_string((int) rt->send->signo, name), (int) rt->sender->pid,
+                   signame, (int) rt->sender->pid,
                    (unsigned) rt->sender->uid, (int) to->pid, (unsigned) to->uid, why,
                    suppressed ? " (earlier similar messages suppressed)" : "");
 }

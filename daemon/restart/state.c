@@ -771,8 +771,8 @@ int state_restore(Broker *b) {
                         (void) monitor_start(b, p, p->monitor_serial);
         }
         if (b->n_peers > 0)
-                log_info("Restored %u clients and %u pending signals from the restart journal", b->n_peers,
-                         b->total_pending);
+                log_info("Restored %u client%s and %u pending signal%s from the restart journal", b->n_peers,
+                         plural(b->n_peers), b->total_pending, plural(b->total_pending));
         /* The new journal goes into the store before the old one leaves it,
          * under the next generation's name: there is no instant without a
          * journal, and removing the old name cannot touch the new one. */

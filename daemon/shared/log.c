@@ -1,9 +1,12 @@
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+/* The call site comes from log_internal()'s caller, not from here. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -14,7 +17,10 @@
 static struct {
         bool journal;           /* try the journal first */
         bool stderr_too;        /* stderr is a terminal: show lines there as well */
-} log_target = { .journal = true };
+        int max_level;          /* drop entries less important than this */
+} log_target = { .journal = true, .max_level = LOG_INFO };
+
+static const char *const level_names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
 
 /* JOURNAL_STREAM names the dev:ino of our stderr if systemd connected it to
  * the journal; then stderr lines would be duplicates. */
@@ -28,22 +34,70 @@ static bool stderr_is_journal(void) {
         return st.st_dev == dev && st.st_ino == ino;
 }
 
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
+                return s[0] - '0';
+        if (strcmp(s, "error") == 0)
+                return LOG_ERR;
+        for (int i = 0; i < (int) ELEMENTSOF(level_names); i++)
+                if (strcmp(s, level_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+void log_set_max_level(int level) {
+        log_target.max_level = level & 7;
+}
+
+int log_get_max_level(void) {
+        return log_target.max_level;
+}
+
 void log_setup(void) {
+        const char *e = getenv("SYSTEMD_LOG_LEVEL");
+        int level;
+
         log_target.journal = true;
         log_target.stderr_too = isatty(STDERR_FILENO) && !stderr_is_journal();
+        if (!e)
+                return;
+        level = log_level_from_string(e);
+        if (level >= 0)
+                log_target.max_level = level;
+        else
+                fprintf(stderr, "sigbrokerd: warning: ignoring SYSTEMD_LOG_LEVEL='%s': not a log level\n", e);
 }
 
 static void log_to_stderr(int priority, const char *message) {
-        static const char *const level[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
-        fprintf(stderr, "sigbrokerd: %s: %s\n", level[priority & 7], message);
+        fprintf(stderr, "sigbrokerd: %s: %s\n", priority == LOG_ERR ? "error" : level_names[priority & 7],
+                message);
 }
 
-void log_fields(int priority, const char *message_id, const char *const *fields, const char *fmt, ...) {
-        char message[1024], prio[16], mid[64], msg_field[1040];
+/* The compiler names a source by the path it was given: "../daemon/..."
+ * from a build directory in the tree, or an absolute path. Whatever comes
+ * before this file's own path in the tree is dropped from the caller's,
+ * so that CODE_FILE is the path in the source tree. */
+static const char *source_path(const char *file) {
+        static const char self[] = "daemon/shared/log.c";
+        size_t n = strlen(__FILE__), prefix;
+
+        if (n < sizeof(self) - 1 || strcmp(__FILE__ + n - (sizeof(self) - 1), self) != 0)
+                return file;
+        prefix = n - (sizeof(self) - 1);
+        return strncmp(file, __FILE__, prefix) == 0 ? file + prefix : file;
+}
+
+void log_internal(int priority, const char *message_id, const char *const *fields, const char *file, int line,
+                  const char *func, const char *fmt, ...) {
+        char message[1024], prio[16], mid[64], msg_field[1040], code_file[256], code_line[32];
         struct iovec iov[LOG_FIELDS_MAX + 4];
         size_t n = 0;
         va_list ap;
 
+        if ((priority & 7) > log_target.max_level)
+                return;
         va_start(ap, fmt);
         vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
@@ -62,7 +116,10 @@ void log_fields(int priority, const char *message_id, const char *const *fields,
 
         /* sd_journal_sendv() reports success when there is no journal at
          * all, so look for its socket ourselves. */
-        if (!log_target.journal || access(JOURNAL_SOCKET, W_OK) < 0 || sd_journal_sendv(iov, (int) n) < 0)
+        snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", source_path(file));
+        snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
+        if (!log_target.journal || access(JOURNAL_SOCKET, W_OK) < 0 ||
+            sd_journal_sendv_with_location(code_file, code_line, func, iov, (int) n) < 0)
                 log_to_stderr(priority, message);
         else if (log_target.stderr_too)
                 log_to_stderr(priority, message);

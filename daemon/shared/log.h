@@ -24,14 +24,29 @@
 #define SB_MID_UID_LIMIT       "f1566e816222492ebd8f6b378f006c41"
 #define SB_MID_SUPPRESSED      "57b392eab8ea4552924b230a91317e4c"
 
+/* Where to log, and the most verbose level to log: SYSTEMD_LOG_LEVEL if
+ * it is set and valid (as systemd's own tools read it), else LOG_INFO. A
+ * bad SYSTEMD_LOG_LEVEL is reported on stderr and ignored. */
 void log_setup(void);
 
-/* Log MESSAGE= formatted from fmt, with extra journal fields given as a
- * NULL-terminated list of "KEY=value" strings already formatted. message_id
- * may be NULL. */
-void log_fields(int priority, const char *message_id, const char *const *fields, const char *fmt, ...)
-        _printf_(4, 5);
+/* Entries less important than level (a LOG_* priority) are dropped. */
+void log_set_max_level(int level);
+int log_get_max_level(void);
 
+/* A level by its syslog name (emerg, alert, crit, err or error, warning,
+ * notice, info, debug) or number 0 to 7; -EINVAL for anything else. */
+int log_level_from_string(const char *s);
+
+/* Log MESSAGE= formatted from fmt, with extra journal fields given as a
+ * NULL-terminated list of "KEY=value" strings already formatted, and the
+ * caller's CODE_FILE, CODE_LINE and CODE_FUNC. message_id may be NULL.
+ * Call it through log_fields() and the macros below, which pass the call
+ * site. */
+void log_internal(int priority, const char *message_id, const char *const *fields, const char *file,
+                  int line, const char *func, const char *fmt, ...) _printf_(7, 8);
+
+#define log_fields(prio, mid, fields, ...) \
+        log_internal((prio), (mid), (fields), __FILE__, __LINE__, __func__, __VA_ARGS__)
 #define log_full(prio, mid, ...) log_fields((prio), (mid), NULL, __VA_ARGS__)
 #define log_error(...) log_full(LOG_ERR, NULL, __VA_ARGS__)
 #define log_warning(...) log_full(LOG_WARNING, NULL, __VA_ARGS__)

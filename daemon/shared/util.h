@@ -19,6 +19,9 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
 
+/* "s" unless n is 1: "%u client%s", n, plural(n). */
+static inline const char *plural(unsigned long long n) { return n == 1 ? "" : "s"; }
+
 static inline void freep(void *p) { free(*(void **) p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
 #define _cleanup_free_ _cleanup_(freep)

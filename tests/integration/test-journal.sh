@@ -34,16 +34,8 @@ fi
 
 # Inside the namespace, journald up. /run is private here: keep to /tmp.
 # Also checked: reload and failed reload, a per-uid limit hit.
-dir=$(mktemp -d /tmp/sbjournal-XXXXXX)
-chmod 755 "$dir"
+sb_test_dir sbjournal
 sock=$dir/sock
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do sb_stop_pid "$p" 2; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
 uid1=$(id -u $USER1)
 
 entries() { journalctl -D "$JOURNAL_DIR" -o json --no-pager "$@"; }
@@ -59,6 +51,18 @@ has_field() {
     grep -qF "\"$2\":\"$3\"" <<<"$1" || sb_fail "the $4 entry lacks $2=$3: $1"
 }
 ready() { grep -qx ready "$1"; }
+field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" <<<"$2"; }
+# check_call_site ENTRY WHAT FILE FUNC: CODE_FILE is FILE (relative to the
+# source tree), CODE_FUNC is FUNC, and line CODE_LINE of FILE logs.
+check_call_site() {
+    local file line src
+    file=$(field CODE_FILE "$1")
+    line=$(field CODE_LINE "$1")
+    [[ $file == "$3" ]] || sb_fail "the $2 entry has CODE_FILE=$file, want $3: $1"
+    has_field "$1" CODE_FUNC "$4" "$2"
+    src=$(sed -n "${line}p" "$here/../../$file")
+    [[ $src == *log_* ]] || sb_fail "the $2 entry's CODE_LINE=$line is '$src' in $file, not a log call"
+}
 
 conf=$dir/sigbroker.conf
 printf '[limits]\nmax-queue = 1\n' >"$conf"
@@ -98,15 +102,24 @@ has_field "$denied" SIGBROKER_RECEIVER_UID 0 denied
 has_field "$denied" SYSLOG_IDENTIFIER sigbrokerd denied
 has_field "$denied" _TRANSPORT journal denied
 has_field "$denied" _PID "$daemon" denied
+# Enumerations by name, and the call site in the source tree: the line
+# CODE_LINE names in CODE_FILE is the log call of CODE_FUNC.
+has_field "$denied" SIGBROKER_SIGNAL USR2 denied
+has_field "$denied" SIGBROKER_TARGET_KIND pid denied
+check_call_site "$denied" denied daemon/core/route.c log_refusal
 
 refused=$(one_entry $MID_OVERFLOW "the refused send")
 has_field "$refused" SIGBROKER_SENDER_UID 0 refused
 has_field "$refused" SIGBROKER_SIGNO 35 refused
 has_field "$refused" SIGBROKER_RECEIVER_PID "$listener" refused
 has_field "$refused" _PID "$daemon" refused
+has_field "$refused" SIGBROKER_SIGNAL RTMIN+1 refused
+has_field "$refused" SIGBROKER_TARGET_KIND pid refused
 
-one_entry $MID_STARTED "the daemon starting" >/dev/null
-one_entry $MID_READY "the daemon ready" >/dev/null
+check_call_site "$(one_entry $MID_STARTED "the daemon starting")" starting daemon/main.c main
+entry=$(one_entry $MID_READY "the daemon ready")
+check_call_site "$entry" ready daemon/main.c main
+grep -qF "listening on $sock" <<<"$entry" || sb_fail "the ready entry does not name $sock: $entry"
 
 # Reloaded, with a per-uid limit that sbtest1 then hits sending to its own
 # listener: one delivery in flight, one pending (charged to its uid), the
@@ -133,6 +146,7 @@ rc=0
 journalctl --sync
 entry=$(one_entry $MID_RELOADED "the reload")
 has_field "$entry" SIGBROKER_CONFIG "$conf" reload
+check_call_site "$entry" reload daemon/core/broker.c broker_reload
 entry=$(one_entry $MID_RELOAD_FAILED "the failed reload")
 has_field "$entry" SIGBROKER_CONFIG "$conf" "failed reload"
 grep -q "sigbroker.conf:2" <<<"$entry" || sb_fail "the failed reload does not name the line: $entry"
@@ -166,7 +180,8 @@ done
 text=$(journalctl -D "$JOURNAL_DIR" -x --no-pager MESSAGE_ID=$MID_DENIED)
 grep -q "Subject: A signal was denied by policy" <<<"$text" ||
     sb_fail "journalctl -x does not explain the denial: $text"
-grep -q "from pid [0-9]* (uid $uid1)$" <<<"$text" &&
+grep -q "Signal USR2 from pid [0-9]* (uid $uid1)$" <<<"$text" &&
+    grep -q "Target kind: pid (" <<<"$text" &&
     grep -q "was not delivered to pid $listener (uid 0):" <<<"$text" ||
     sb_fail "the explanation lacks the entry's fields: $text"
 sb_log "ok"

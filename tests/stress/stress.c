@@ -116,16 +116,17 @@ int proc_fd_count(pid_t pid) {
         return n;
 }
 
-void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds) {
+/* Call fn with what each of pid's fds is ("socket:[123]", a path, ...);
+ * -1 if its fds cannot be read. */
+static int proc_fd_each(pid_t pid, void (*fn)(const char *target, void *userdata), void *userdata) {
         char path[64], link[64 + 256 + 2], target[128];
         struct dirent *de;
         DIR *d;
 
-        *ret_sockets = *ret_pidfds = 0;
         snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
         d = opendir(path);
         if (!d)
-                return;
+                return -1;
         while ((de = readdir(d))) {
                 ssize_t n;
                 if (de->d_name[0] == '.')
@@ -135,12 +136,101 @@ void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds) {
                 if (n <= 0)
                         continue;
                 target[n] = '\0';
-                if (strncmp(target, "socket:", 7) == 0)
-                        (*ret_sockets)++;
-                else if (strcmp(target, "anon_inode:[pidfd]") == 0)
-                        (*ret_pidfds)++;
+                fn(target, userdata);
         }
         closedir(d);
+        return 0;
+}
+
+static void count_kind(const char *target, void *userdata) {
+        int *counts = userdata;
+
+        if (strncmp(target, "socket:", 7) == 0)
+                counts[0]++;
+        else if (strcmp(target, "anon_inode:[pidfd]") == 0)
+                counts[1]++;
+}
+
+void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds) {
+        int counts[2] = {};
+
+        (void) proc_fd_each(pid, count_kind, counts);
+        *ret_sockets = counts[0];
+        *ret_pidfds = counts[1];
+}
+
+static int compare_inode(const void *a, const void *b) {
+        unsigned long long x = *(const unsigned long long *) a, y = *(const unsigned long long *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The inodes of connected sockets with this address in /proc/net/unix,
+ * sorted, malloc()ed. An accepted socket shows its listener's address. */
+static size_t unix_connected_inodes(const char *path, unsigned long long **ret) {
+        unsigned long long *inodes = NULL, ino;
+        size_t n = 0, allocated = 0, len = 0;
+        char *line = NULL;
+        FILE *f = fopen("/proc/net/unix", "re");
+
+        ck_assert(f);
+        while (getline(&line, &len, f) > 0) {
+                unsigned st;
+                int at = -1;
+
+                line[strcspn(line, "\n")] = '\0';
+                if (sscanf(line, "%*s %*x %*x %*x %*x %x %llu %n", &st, &ino, &at) != 2 || at < 0)
+                        continue;
+                if (st != 3 || ino == 0 || strcmp(line + at, path) != 0)   /* 3: SS_CONNECTED */
+                        continue;
+                if (n == allocated) {
+                        allocated = allocated ? allocated * 2 : 256;
+                        inodes = realloc(inodes, allocated * sizeof(*inodes));
+                        ck_assert(inodes);
+                }
+                inodes[n++] = ino;
+        }
+        free(line);
+        fclose(f);
+        if (n > 0)
+                qsort(inodes, n, sizeof(*inodes), compare_inode);
+        *ret = inodes;
+        return n;
+}
+
+typedef struct Connections {
+        const unsigned long long *inodes;       /* connected at the address, sorted */
+        size_t n_inodes;
+        unsigned long long *seen;               /* those found among the fds */
+        size_t n_seen;
+} Connections;
+
+static void count_connection(const char *target, void *userdata) {
+        Connections *c = userdata;
+        unsigned long long ino;
+
+        if (c->n_inodes == 0 || sscanf(target, "socket:[%llu]", &ino) != 1 ||
+            !bsearch(&ino, c->inodes, c->n_inodes, sizeof(ino), compare_inode))
+                return;
+        for (size_t i = 0; i < c->n_seen; i++)
+                if (c->seen[i] == ino)
+                        return;
+        if (c->n_seen < c->n_inodes)
+                c->seen[c->n_seen++] = ino;
+}
+
+int proc_unix_connections(pid_t pid, const char *socket_path) {
+        unsigned long long *inodes;
+        Connections c = {};
+
+        c.n_inodes = unix_connected_inodes(socket_path, &inodes);
+        c.inodes = inodes;
+        c.seen = calloc(c.n_inodes + 1, sizeof(*c.seen));
+        ck_assert(c.seen);
+        ck_assert_int_eq(proc_fd_each(pid, count_connection, &c), 0);
+        free(inodes);
+        free(c.seen);
+        return (int) c.n_seen;
 }
 
 double proc_cpu_seconds(pid_t pid) {

@@ -46,6 +46,12 @@ double proc_cpu_seconds(pid_t pid);
 int proc_settled_fd_count(pid_t pid);
 /* How many of pid's fds are sockets and how many pidfds. */
 void proc_fd_kinds(pid_t pid, int *ret_sockets, int *ret_pidfds);
+/* How many connections pid holds on the listening socket at socket_path:
+ * its fds that are sockets accepted there (from /proc/net/unix, where an
+ * accepted socket shows its listener's address). Not the listener, nor
+ * dup()s of it, nor sockets of any other address (the journal's, one
+ * inherited from the test process); several fds of one socket count once. */
+int proc_unix_connections(pid_t pid, const char *socket_path);
 /* Wait up to timeout_ms for the fd count of pid to reach want; returns the
  * last count seen. */
 int proc_wait_fd_count(pid_t pid, int want, unsigned timeout_ms);

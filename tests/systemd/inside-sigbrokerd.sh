@@ -3,7 +3,8 @@
 # sigbrokerd and sigbrokerctl in $SB_BIN: a signal with a payload from root
 # to a listener of another user through the socket-activated daemon, then
 # the service's status text (clients, pending signals), reload, restart and
-# the journal: the start and ready entries by MESSAGE_ID.
+# the journal: the start and ready entries by MESSAGE_ID, with their call
+# site; status and the ready entry name the socket the unit passed.
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
@@ -65,6 +66,15 @@ unit_is_active sigbrokerd.service || sb_fail "sigbrokerd.service is not active"
 pid=$(unit_prop sigbrokerd.service MainPID)
 check_sandboxed "$pid"
 
+# --- the socket systemd passed, by its path ----------------------------------
+st=$("$CTL" status) || sb_fail "sigbrokerctl status failed"
+grep -qx "  socket: *$SOCK (socket activation)" <<<"$st" ||
+    sb_fail "status does not show the socket unit's path $SOCK: $st"
+sb_log "sigbrokerctl status shows: $(grep socket: <<<"$st")"
+st=$("$CTL" --json status) || sb_fail "sigbrokerctl --json status failed"
+grep -qF "\"socket\":\"$SOCK\",\"socket_activated\":true" <<<"$st" ||
+    sb_fail "the status answer lacks \"socket\":\"$SOCK\": $st"
+
 # --- the status text: clients and pending signals ----------------------------
 # A receiver of nobody's with window 1 that reads nothing: of three signals
 # one is in flight, two wait in the broker.
@@ -74,14 +84,18 @@ held_pid=$(sbc_field pid)
 for i in 1 2 3; do
     "$CTL" send --pid "$held_pid" --payload "held-$i" RTMIN+2 >/dev/null || sb_fail "send held-$i failed"
 done
+# "1 client", "2 signals": singular for one.
 status_counts() {
-    [[ $(unit_prop sigbrokerd.service StatusText) == "$1 clients, $2 signals pending, "* ]]
+    local c=clients s=signals
+    (( $1 == 1 )) && c=client
+    (( $2 == 1 )) && s=signal
+    [[ $(unit_prop sigbrokerd.service StatusText) == "$1 $c, $2 $s pending, "* ]]
 }
 # STATUS= is sent every 2 s (half the watchdog interval if shorter).
 if ! ( sb_wait_for 10 "StatusText" status_counts 1 2 ) 2>/dev/null; then
-    sb_fail "StatusText is '$(unit_prop sigbrokerd.service StatusText)', want '1 clients, 2 signals pending, ...'"
+    sb_fail "StatusText is '$(unit_prop sigbrokerd.service StatusText)', want '1 client, 2 signals pending, ...'"
 fi
-grep -q 'Status: "1 clients, 2 signals pending, ' <<<"$(systemctl status --no-pager sigbrokerd.service)" ||
+grep -q 'Status: "1 client, 2 signals pending, ' <<<"$(systemctl status --no-pager sigbrokerd.service)" ||
     sb_fail "systemctl status does not show the status text: $(systemctl status --no-pager sigbrokerd.service)"
 
 systemctl reload sigbrokerd.service || sb_fail "systemctl reload failed"
@@ -93,7 +107,7 @@ unit_restarted sigbrokerd.service "$pid" || sb_fail "sigbrokerd.service did not 
 [[ -S $SOCK ]] || sb_fail "restarting the service removed $SOCK"
 # READY=1 comes with the status of what the new instance restored.
 status_counts 1 2 || sb_fail "StatusText after the restart: '$(unit_prop sigbrokerd.service StatusText)'," \
-    "want '1 clients, 2 signals pending, ...'"
+    "want '1 client, 2 signals pending, ...'"
 sbc_ok held 20 recv 0 3 10000
 [[ $(sed 's/.* payload=//' <<<"$SBC_DATA" | tr '\n' ' ') == "held-1 held-2 held-3 " ]] ||
     sb_fail "the held receiver got, after the restart:"$'\n'"$SBC_DATA"
@@ -120,6 +134,9 @@ while IFS= read -r e; do
     [[ $(field SYSLOG_IDENTIFIER "$e") == sigbrokerd && $(field _SYSTEMD_UNIT "$e") == sigbrokerd.service &&
        $(field PRIORITY "$e") == 6 ]] ||
         sb_fail "the $what entry lacks SYSLOG_IDENTIFIER=sigbrokerd, _SYSTEMD_UNIT or PRIORITY=6: $e"
+    # The call site, in the source tree, not the logging helper's.
+    [[ $(field CODE_FILE "$e") == daemon/main.c && $(field CODE_FUNC "$e") == main ]] ||
+        sb_fail "the $what entry does not point at its call in daemon/main.c: $e"
     sequence+="$what:$(field _PID "$e") "
 done <<<"$entries"
 [[ $sequence =~ ^started:([0-9]+)\ ready:([0-9]+)\ started:([0-9]+)\ ready:([0-9]+)\ $ &&
@@ -129,6 +146,10 @@ done <<<"$entries"
         "$(journalctl -u sigbrokerd -o verbose --no-pager | tail -n 60)"
 journal_has -u sigbrokerd MESSAGE_ID=$SB_MID_READY _PID="$(unit_prop sigbrokerd.service MainPID)" ||
     sb_fail "journalctl finds no MESSAGE_ID=$SB_MID_READY entry of the running daemon"
+ready_text=$(journalctl -u sigbrokerd -o cat --no-pager MESSAGE_ID=$SB_MID_READY | tail -n 1)
+[[ $ready_text == *"ready, listening on $SOCK (socket activation)" ]] ||
+    sb_fail "the ready entry does not name $SOCK: $ready_text"
+sb_log "the ready entry: $ready_text"
 
 systemctl stop sigbrokerd.socket
 # The service's stop is a job of its own, which systemctl does not wait
