@@ -25,10 +25,13 @@ meson dist -C "$build_root" --no-tests --allow-dirty --formats xztar >"$tmp/dist
     sb_fail "meson dist failed:"$'\n'"$(cat "$tmp/dist.log")"
 tarball=$(sed -n 's/^Created \(.*\.tar\.xz\)$/\1/p' "$tmp/dist.log")
 [[ -f $tarball ]] || sb_fail "meson dist made no tarball:"$'\n'"$(cat "$tmp/dist.log")"
-sb_log "$(basename "$tarball"): $(stat -c %s "$tarball") bytes, $(tar tJf "$tarball" | grep -vc '/$') files"
+# Listed once: grep -q stops reading early, and pipefail would count tar's
+# SIGPIPE as a failure.
+files=$(tar tJf "$tarball")
+sb_log "$(basename "$tarball"): $(stat -c %s "$tarball") bytes, $(grep -vc '/$' <<<"$files") files"
 for f in README.md LICENSES/LGPL-2.1-or-later.txt meson.build debian/control docs/development.md \
          systemd-units/user/sigbrokerd.socket; do
-    tar tJf "$tarball" | grep -qx "[^/]*/$f" || sb_fail "$f is not in the tarball"
+    grep -qx "[^/]*/$f" <<<"$files" || sb_fail "$f is not in the tarball"
 done
 
 tar xJf "$tarball" -C "$tmp"

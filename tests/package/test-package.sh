@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
 
-(( $# == 1 )) || { echo "usage: $0 README" >&2; exit 2; }
+(( $# >= 1 )) || { echo "usage: $0 README" >&2; exit 2; }
 readme=$(readlink -f "$1")
 src=$(dirname "$readme")
 
@@ -23,8 +23,9 @@ if [[ ${SB_PACKAGE_STAGE-} != overlay ]]; then
     sb_require_root
     sb_require_cmd dpkg-buildpackage dh apt-get lintian unshare nsenter systemctl /lib/systemd/systemd
     tmp=$(mktemp -d /tmp/sb-package.XXXXXX)
-    trap 'rm -rf "$tmp"' EXIT
-    mkdir -p "$tmp/work/sigbroker" "$tmp/units/user@.service.d"
+    # SB_KEEP=1 keeps the folder (the logs of each README block, the packages).
+    [[ ${SB_KEEP-} == 1 ]] && sb_log "keeping $tmp" || trap 'rm -rf "$tmp"' EXIT
+    mkdir -p "$tmp/work/sigbroker" "$tmp/units/user@.service.d" "$tmp/units/user-runtime-dir@.service.d"
     # The tree as a fresh checkout has it: tracked and new files, no builds.
     if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
         (cd "$src" && git ls-files -z --cached --others --exclude-standard |
@@ -34,9 +35,14 @@ if [[ ${SB_PACKAGE_STAGE-} != overlay ]]; then
             --exclude=./debian/tmp -cf - . | tar -C "$tmp/work/sigbroker" -xf -
     fi
     [[ -f $tmp/work/sigbroker/debian/control ]] || sb_fail "could not copy the tree"
-    # A user's manager, as logind would start it; no PAM session here.
+    # A user's manager, as logind would start it at login. There is no
+    # logind, D-Bus system bus or PAM session here: the runtime directory
+    # is made by hand, and XDG_RUNTIME_DIR set as pam_systemd would.
     cp /lib/systemd/system/user@.service /lib/systemd/system/user-runtime-dir@.service "$tmp/units/"
-    printf '[Service]\nPAMName=\n' >"$tmp/units/user@.service.d/50-sbtest.conf"
+    printf '%s\n' '[Service]' PAMName= 'Environment=XDG_RUNTIME_DIR=/run/user/%i' \
+        >"$tmp/units/user@.service.d/50-sbtest.conf"
+    printf '%s\n' '[Service]' ExecStart= 'ExecStart=/usr/bin/install -d -m 0700 -o %i /run/user/%i' \
+        ExecStop= 'ExecStop=/bin/rm -rf /run/user/%i' >"$tmp/units/user-runtime-dir@.service.d/50-sbtest.conf"
     rc=0
     SB_PACKAGE_STAGE=overlay unshare --mount --propagation private "$0" "$@" "$tmp" || rc=$?
     exit $rc
@@ -50,6 +56,9 @@ for d in usr etc var; do
     mkdir -p "$tmp/ov/$d.upper" "$tmp/ov/$d.work"
     mount -t overlay overlay -o "lowerdir=/$d,upperdir=$tmp/ov/$d.upper,workdir=$tmp/ov/$d.work" "/$d"
 done
+# Container images forbid maintainer scripts to start services (exit 101);
+# a machine with systemd has no such policy.
+rm -f /usr/sbin/policy-rc.d
 
 start=$(date +%s)
 rc=0

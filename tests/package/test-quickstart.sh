@@ -1,13 +1,14 @@
 #!/bin/bash
 # test-quickstart.sh README
 #
-# The README's quickstart, run exactly as written: the lines of its
-# quickstart-run block start the broker (tools/sigbroker-dev run), and once
+# The README's quickstart, run exactly as written: the `run` line of its
+# quickstart block starts the broker (tools/sigbroker-dev run), and once
 # it serves, the lines of its quickstart-use block are run in bash, as a
 # user would paste them into another shell; their output must show the
 # receiver's "ready", the send's result and the signal with its payload.
 # Then the C receiver of the Use section, compiled against the built
-# library, gets a signal with a payload.
+# library, gets a signal with a payload. The block's other line must be the
+# command .ci/run runs.
 #
 # The commands run in a folder that looks like the top of the tree (tools/
 # is the tree's, build/ is this build), in a private mount namespace with
@@ -31,7 +32,12 @@ if [[ ${SB_QUICKSTART_INNER-} != 1 ]]; then
     exec env SB_QUICKSTART_INNER=1 "$0" "$@"
 fi
 
-run_block=$(readme_block "$readme" quickstart-run)
+quickstart=$(readme_block "$readme" quickstart)
+run_block=$(grep '^tools/sigbroker-dev run\b' <<<"$quickstart") ||
+    sb_fail "the README's quickstart block has no tools/sigbroker-dev run line:"$'\n'"$quickstart"
+test_cmd=$(sed -n 's/^\(tools\/sigbroker-dev test\)\b.*/\1/p' <<<"$quickstart")
+[[ -n $test_cmd ]] && grep -q "^exec $test_cmd\$" "$src/.ci/run" ||
+    sb_fail "the README's test line is not what .ci/run runs:"$'\n'"$quickstart"
 use_block=$(readme_block "$readme" quickstart-use)
 c_block=$(readme_block "$readme" c-receiver)
 
