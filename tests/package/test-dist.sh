@@ -46,4 +46,25 @@ meson test -C "$tmp/build" --suite unit --num-processes 2 --print-errorlogs >"$t
 meson test -C "$tmp/build" --print-errorlogs 'meson install, then a program outside the tree via pkg-config' \
     >>"$tmp/test.log" 2>&1 || sb_fail "the tarball's install test failed:"$'\n'"$(tail -n 60 "$tmp/test.log")"
 grep -E '^(Ok|Fail):' "$tmp/test.log" | tr '\n' ' ' >&2; echo >&2
+
+# Installed with meson's default prefix, nothing lands outside /usr/local
+# but what systemd.pc places (its directories resolved against our prefix).
+prefix=$(meson introspect --buildoptions "$tmp/build" |
+    python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+[[ $prefix == /usr/local ]] || sb_fail "the default prefix is $prefix"
+meson install -C "$tmp/build" --destdir "$tmp/D" --quiet >/dev/null 2>&1 || sb_fail "meson install --destdir failed"
+allowed=()
+if pkg-config --exists systemd; then
+    for v in systemdsystemunitdir systemduserunitdir catalogdir; do
+        allowed+=("$(pkg-config --define-variable=prefix=/usr/local --variable=$v systemd)")
+    done
+fi
+outside=$(cd "$tmp/D" && find . \( -type f -o -type l \) ! -path './usr/local/*' | sed 's/^\.//' | sort)
+while IFS= read -r f; do
+    [[ -n $f ]] || continue
+    ok=
+    for d in "${allowed[@]}"; do [[ $(dirname "$f") == "$d" ]] && ok=1; done
+    [[ -n $ok ]] || sb_fail "meson install put $f outside /usr/local (systemd.pc allows: ${allowed[*]:-nothing})"
+done <<<"$outside"
+sb_log "installed under /usr/local: $(cd "$tmp/D" && find ./usr/local \( -type f -o -type l \) | wc -l) files; outside it, placed by systemd.pc:"$'\n'"${outside:-(none)}"
 sb_log "ok ($(( $(date +%s) - start )) s)"
