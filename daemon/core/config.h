@@ -14,7 +14,11 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define CONFIG_DEFAULT_PATH "/etc/sigbroker/sigbroker.conf"
+#include "sb-build.h"
+
+/* /etc/sigbroker/sigbroker.conf when built with --sysconfdir=/etc (as
+ * --prefix=/usr implies). */
+#define CONFIG_DEFAULT_PATH SB_SYSCONFDIR "/sigbroker/sigbroker.conf"
 #define CONFIG_LINE_MAX 4096            /* bytes in one line, not counting the newline */
 #define CONFIG_RULES_MAX 4096
 #define CONFIG_FILE_MAX (16u << 20)     /* bytes; a larger file is refused (-EFBIG) */

@@ -37,7 +37,7 @@ case $seconds in
 esac
 
 if [ ! -f "$builddir/build.ninja" ]; then
-        CC=clang meson setup "$builddir" "$srcdir" \
+        CC=clang meson setup "$builddir" "$srcdir" --werror \
                 -Dfuzz=true \
                 -Db_sanitize=address,undefined \
                 -Db_lundef=false \
