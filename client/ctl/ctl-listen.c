@@ -114,7 +114,7 @@ static int parse_args(int argc, char **argv, ListenArgs *a) {
         return 0;
 }
 
-static void print_json(const sigbroker_info *i, const char *name) {
+void print_signal_json(const sigbroker_info *i, const char *name) {
         if (i->gap) {
                 printf("{\"gap\":true,\"signo\":%d,\"name\":", i->signo);
                 print_json_string(name, strlen(name));
@@ -229,7 +229,7 @@ int ctl_listen(const Ctl *ctl, int argc, char **argv) {
 
                 name = sb_signal_to_string(info.signo, buf);
                 if (ctl->json)
-                        print_json(&info, name);
+                        print_signal_json(&info, name);
                 else
                         print_line(&info, name);
                 if (!info.gap)

@@ -34,6 +34,7 @@ int ctl_status(const Ctl *ctl, int argc, char **argv);
 int ctl_reload(const Ctl *ctl, int argc, char **argv);
 int ctl_disconnect(const Ctl *ctl, int argc, char **argv);
 int ctl_monitor(const Ctl *ctl, int argc, char **argv);
+int ctl_exec(const Ctl *ctl, int argc, char **argv);
 
 /* ctl-util.c */
 const char *errno_name(int error);
@@ -48,3 +49,6 @@ void print_json_string(const char *s, size_t len);
 void print_base64(const void *data, size_t len);
 void print_escaped(const void *data, size_t len);
 void print_json_pretty(const char *json);
+
+/* ctl-listen.c: a signal as `listen --json` prints it, on stdout */
+void print_signal_json(const sigbroker_info *info, const char *name);
