@@ -95,6 +95,9 @@ grep '^USR1 ' "$got" | grep -q '"payload_base64":"cmVsb2FkLW5vdw=="' || sb_fail 
 ctl send --pgid "$(ps -o pgid= "$child" | tr -d ' ')" HUP >/dev/null || sb_fail "send --pgid failed"
 sb_wait_for 10 "the second HUP" test "$(grep -c '^HUP ' "$got")" -eq 2
 
+# The wrapper is not the broker's client: its pid is no target.
+ctl send --pid "$wrapper" HUP >/dev/null 2>&1 && sb_fail "send --pid of the wrapper found a receiver"
+
 # sbtest2: EPERM by group and by pid, nothing reaches the program.
 before=$(lines "$got")
 set +e

@@ -48,7 +48,7 @@ _sigbrokerctl()
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
     fi
 
-    local commands='send listen monitor clients groups stats status reload disconnect'
+    local commands='send listen monitor clients groups stats status reload disconnect exec'
     local global='--socket --json --help --version'
     local command= i
     for ((i = 1; i < cword; i++)); do
@@ -95,6 +95,7 @@ _sigbrokerctl()
         send) options='--pid --pgid --sid --group --client --broadcast --priority --payload --payload-file' ;;
         listen) options='--count --timeout --group --window --delay --drop-oldest' ;;
         monitor) options='--count' ;;
+        exec) options='--group --signal --payload-fd --window' ;;
         stats) options='--openmetrics' ;;
         *) options= ;;
     esac
