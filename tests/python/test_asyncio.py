@@ -74,5 +74,5 @@ def test_async_for_ends_with_the_connection(make_daemon):
             async for _ in c.signals():
                 pass
 
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionResetError):
         asyncio.run(asyncio.wait_for(main(), 20))
