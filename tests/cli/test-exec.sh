@@ -114,7 +114,7 @@ sleep 0.5
 
 # Unsubscribed signals are not delivered: the program is not killed.
 set +e
-ctl send --pid "$child" RTMIN+1 2>/dev/null
+ctl send --pid "$child" RTMIN+1 >/dev/null 2>&1
 status=$?
 set -e
 [[ $status == 1 ]] || sb_fail "RTMIN+1 (not subscribed) was delivered"
