@@ -426,6 +426,8 @@ int ctl_exec(const Ctl *ctl, int argc, char **argv) {
                 w.pipe_write = pipefd[1];
         }
 
+        /* Inherited SIGCHLD ignored would reap the child behind our back. */
+        signal(SIGCHLD, SIG_DFL);
         /* Our signals come through a signalfd; nothing may interrupt the
          * child while it runs on our memory. */
         sigemptyset(&handled);
