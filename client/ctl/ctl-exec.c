@@ -452,8 +452,10 @@ int ctl_exec(const Ctl *ctl, int argc, char **argv) {
                 close(sfd);
                 return r;
         }
-        sigprocmask(SIG_SETMASK, &s.child_mask, NULL);
-        sigprocmask(SIG_BLOCK, &handled, NULL);
+        /* In one step: a SIGCHLD already pending must stay blocked for
+         * the signalfd, not be discarded in between. */
+        sigorset(&all, &s.child_mask, &handled);
+        sigprocmask(SIG_SETMASK, &all, NULL);
         signal(SIGPIPE, SIG_IGN);       /* a closed payload fd is EPIPE */
         if (w.pipe_write >= 0)
                 (void) fcntl(w.pipe_write, F_SETFL, O_NONBLOCK);
