@@ -40,9 +40,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
+# SB_DAEMON_WRAPPER: valgrind in CI's run of this suite.
+# shellcheck disable=SC2086
+${SB_DAEMON_WRAPPER:-} "$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
 daemon_pid=$!
-sb_wait_for 10 "the daemon's socket" test -S "$sock"
+sb_wait_for 60 "the daemon's socket" test -S "$sock"
 
 ctl() { "$SIGBROKERCTL" --socket "$sock" "$@"; }
 as() {
@@ -177,4 +179,12 @@ ctl exec --group 'bad name' -- true 2>/dev/null; s3=$?
 set -e
 [[ "$s1 $s2 $s3 $s4" == "2 2 2 1" ]] || sb_fail "usage errors exited $s1 $s2 $s3 $s4"
 grep -q "ENOENT: cannot connect to $dir/nosock" "$dir/nosock.err" || sb_fail "no daemon: $(cat "$dir/nosock.err")"
+# The daemon stops cleanly (and, under valgrind, without errors).
+kill -TERM "$daemon_pid"
+set +e
+wait "$daemon_pid"
+status=$?
+set -e
+daemon_pid=
+[[ $status == 0 ]] || sb_fail "the daemon exited $status: $(cat "$dir/daemon.log")"
 sb_log "ok"
