@@ -179,6 +179,11 @@ ctl exec --group 'bad name' -- true 2>/dev/null; s3=$?
 set -e
 [[ "$s1 $s2 $s3 $s4" == "2 2 2 1" ]] || sb_fail "usage errors exited $s1 $s2 $s3 $s4"
 grep -q "ENOENT: cannot connect to $dir/nosock" "$dir/nosock.err" || sb_fail "no daemon: $(cat "$dir/nosock.err")"
+# --- 4. the daemon goes away: the program keeps running, TERM still passes
+"$SIGBROKERCTL" --socket "$sock" exec -- sleep 60 2>"$dir/exec4.err" &
+wrapper=$!
+wrappers+=("$wrapper")
+sb_wait_for 10 "sleep under exec" pgrep -P "$wrapper" sleep
 # The daemon stops cleanly (and, under valgrind, without errors).
 kill -TERM "$daemon_pid"
 set +e
@@ -187,4 +192,12 @@ status=$?
 set -e
 daemon_pid=
 [[ $status == 0 ]] || sb_fail "the daemon exited $status: $(cat "$dir/daemon.log")"
+sb_wait_for 10 "the wrapper to notice" grep -q 'keeps running without the broker' "$dir/exec4.err"
+pgrep -P "$wrapper" sleep >/dev/null || sb_fail "the program did not outlive the daemon"
+kill -TERM "$wrapper"
+set +e
+wait "$wrapper"
+status=$?
+set -e
+[[ $status == 143 ]] || sb_fail "wrapper exited $status after TERM without a daemon, want 143"
 sb_log "ok"

@@ -89,6 +89,10 @@ def test_send_errors(daemon):
         with pytest.raises(TypeError):
             tx.send(1234, "USR1")
         with pytest.raises(ValueError):
+            sigbroker.Pid(-1)
+        with pytest.raises(TypeError):
+            sigbroker.Group(b"web")
+        with pytest.raises(ValueError):
             tx.send(sigbroker.Pid(1), "NOSUCHSIG")
         with pytest.raises(OSError) as e:
             tx.send(sigbroker.Group("bad name!"), "USR1")

@@ -43,11 +43,21 @@ __all__ = [
 ]
 
 
+def _check_id(n: int) -> None:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"a pid, pgid, sid or client id is an int, not {type(n).__name__}")
+    if not 0 <= n < 2**64:
+        raise ValueError(f"a pid, pgid, sid or client id is 0 or more, not {n}")
+
+
 @dataclass(frozen=True)
 class Pid:
     """The process with this pid."""
 
     pid: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.pid)
 
     @property
     def _target(self) -> Tuple[int, int, None]:
@@ -60,6 +70,9 @@ class Pgid:
 
     pgid: int
 
+    def __post_init__(self) -> None:
+        _check_id(self.pgid)
+
     @property
     def _target(self) -> Tuple[int, int, None]:
         return (_sigbroker.TARGET_PGID, self.pgid, None)
@@ -70,6 +83,9 @@ class Sid:
     """Every process of this session."""
 
     sid: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.sid)
 
     @property
     def _target(self) -> Tuple[int, int, None]:
@@ -82,6 +98,10 @@ class Group:
 
     name: str
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"a group name is a str, not {type(self.name).__name__}")
+
     @property
     def _target(self) -> Tuple[int, int, str]:
         return (_sigbroker.TARGET_GROUP, 0, self.name)
@@ -92,6 +112,9 @@ class Client:
     """The client with this id (Connection.client_id)."""
 
     id: int
+
+    def __post_init__(self) -> None:
+        _check_id(self.id)
 
     @property
     def _target(self) -> Tuple[int, int, None]:
