@@ -52,6 +52,8 @@ as() {
     shift
     setpriv --reuid="$u" --regid="$(id -g "$u")" --clear-groups -- "$@"
 }
+# reap PID: waits for it, its exit status in $status.
+reap() { status=0; wait "$1" || status=$?; }
 lines() { [[ -f $1 ]] && wc -l <"$1" || echo 0; }
 has_line() { grep -q -- "$2" "$1" 2>/dev/null; }
 
@@ -123,10 +125,7 @@ set -e
 
 # SIGTERM to the wrapper reaches the program, whose status comes back.
 kill -TERM "$wrapper"
-set +e
-wait "$wrapper"
-status=$?
-set -e
+reap "$wrapper"
 [[ $status == 3 ]] || sb_fail "wrapper exited $status after TERM, want the program's 3"
 has_line "$got" '^TERM' || sb_fail "the program did not get TERM"
 grep -q "reloader.sh (pid $child) exited with status 3" "$dir/exec1.err" ||
@@ -186,18 +185,12 @@ wrappers+=("$wrapper")
 sb_wait_for 10 "sleep under exec" pgrep -P "$wrapper" sleep
 # The daemon stops cleanly (and, under valgrind, without errors).
 kill -TERM "$daemon_pid"
-set +e
-wait "$daemon_pid"
-status=$?
-set -e
+reap "$daemon_pid"
 daemon_pid=
 [[ $status == 0 ]] || sb_fail "the daemon exited $status: $(cat "$dir/daemon.log")"
 sb_wait_for 10 "the wrapper to notice" grep -q 'keeps running without the broker' "$dir/exec4.err"
 pgrep -P "$wrapper" sleep >/dev/null || sb_fail "the program did not outlive the daemon"
 kill -TERM "$wrapper"
-set +e
-wait "$wrapper"
-status=$?
-set -e
+reap "$wrapper"
 [[ $status == 143 ]] || sb_fail "wrapper exited $status after TERM without a daemon, want 143"
 sb_log "ok"
