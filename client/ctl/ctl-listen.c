@@ -121,7 +121,7 @@ static int parse_args(Ctl *ctl, int argc, char **argv, ListenArgs *a) {
         return 0;
 }
 
-static void print_json(const sigbroker_info *i, const char *name) {
+void print_signal_json(const sigbroker_info *i, const char *name) {
         struct json_object *o = json_object_new_object();
 
         if (i->gap)
@@ -247,7 +247,7 @@ int ctl_listen(Ctl *ctl, int argc, char **argv) {
                 if (!name)
                         name = "?";     /* the daemon sends 1..64 only */
                 if (ctl->json)
-                        print_json(&info, name);
+                        print_signal_json(&info, name);
                 else
                         print_text(&info, name);
                 if (!info.gap)

@@ -163,11 +163,12 @@ static const char *connect_error_text(int error) {
         }
 }
 
-/* The socket path to use, malloc()ed: --system's, --user's, or what the
- * library picks from --socket, $SIGBROKER_SOCKET and the runtime dir. */
-static int pick_socket(const Ctl *ctl, char **ret_path) {
+int ctl_pick_socket(const Ctl *ctl, char **ret_path) {
         const char *runtime;
 
+        if (ctl->socket && ctl->broker != CTL_BROKER_DEFAULT)
+                return ctl_usage_error(ctl, "--socket and --%s exclude each other",
+                                       ctl->broker == CTL_BROKER_USER ? "user" : "system");
         switch (ctl->broker) {
         case CTL_BROKER_SYSTEM:
                 *ret_path = strdup(CTL_SYSTEM_SOCKET);
@@ -176,7 +177,7 @@ static int pick_socket(const Ctl *ctl, char **ret_path) {
                 runtime = getenv("XDG_RUNTIME_DIR");
                 if (!runtime || runtime[0] != '/') {
                         ctl_error(ENXIO, "--user needs $XDG_RUNTIME_DIR, which is not set");
-                        return -ENXIO;
+                        return CTL_EXIT_FAILURE;
                 }
                 if (asprintf(ret_path, "%s/sigbroker.sock", runtime) < 0)
                         *ret_path = NULL;
@@ -187,7 +188,7 @@ static int pick_socket(const Ctl *ctl, char **ret_path) {
         }
         if (!*ret_path) {
                 ctl_error(ENOMEM, "out of memory");
-                return -ENOMEM;
+                return CTL_EXIT_FAILURE;
         }
         return 0;
 }
@@ -199,11 +200,8 @@ int ctl_connect(const Ctl *ctl, unsigned window, sigbroker **ret) {
         bool chosen_for_us;
         int r;
 
-        if (ctl->socket && ctl->broker != CTL_BROKER_DEFAULT)
-                return ctl_usage_error(ctl, "--socket and --%s exclude each other",
-                                       ctl->broker == CTL_BROKER_USER ? "user" : "system");
-        if (pick_socket(ctl, &path) < 0)
-                return CTL_EXIT_FAILURE;
+        if ((r = ctl_pick_socket(ctl, &path)) != 0)
+                return r;
         r = sigbroker_connect_with_reason(path, window, ret, &reason);
         if (r >= 0)
                 return 0;

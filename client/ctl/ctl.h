@@ -66,6 +66,10 @@ int ctl_global_option(Ctl *ctl, int c, char **argv);
 /* For a command that prints no table: CTL_EXIT_USAGE (printed) if -o or
  * --no-legend was given, else 0. */
 int ctl_no_table(const Ctl *ctl);
+/* The socket path to use, malloc()ed: --system's, --user's, or what the
+ * library picks from --socket, $SIGBROKER_SOCKET and the runtime dir.
+ * 0, or the exit status, the error printed. */
+int ctl_pick_socket(const Ctl *ctl, char **ret_path);
 
 typedef int (*ctl_command_t)(Ctl *ctl, int argc, char **argv);
 
@@ -78,6 +82,7 @@ int ctl_status(Ctl *ctl, int argc, char **argv);
 int ctl_reload(Ctl *ctl, int argc, char **argv);
 int ctl_disconnect(Ctl *ctl, int argc, char **argv);
 int ctl_monitor(Ctl *ctl, int argc, char **argv);
+int ctl_exec(Ctl *ctl, int argc, char **argv);
 
 /* ctl-util.c */
 const char *errno_name(int error);
@@ -91,3 +96,6 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 char *base64_encode(const void *data, size_t len);
 void print_escaped(const void *data, size_t len);
 void print_line(const char *text);
+
+/* ctl-listen.c: a signal as `listen --json` prints it, on stdout */
+void print_signal_json(const sigbroker_info *info, const char *name);

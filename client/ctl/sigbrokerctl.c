@@ -28,6 +28,7 @@ static const struct {
         { "status", ctl_status, "print the daemon's status" },
         { "reload", ctl_reload, "reload the policy file (admin)" },
         { "disconnect", ctl_disconnect, "disconnect a client (admin)" },
+        { "exec", ctl_exec, "run a program, deliver its signals as kernel signals" },
 };
 
 static void help(void) {

@@ -57,7 +57,7 @@ _sigbrokerctl()
         words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
     fi
 
-    local commands='send listen monitor clients groups stats status reload disconnect'
+    local commands='send listen monitor clients groups stats status reload disconnect exec'
     local global='--socket --user --system --json --output --no-legend --help --version'
     local command= i
     for ((i = 1; i < cword; i++)); do
@@ -113,6 +113,7 @@ _sigbrokerctl()
         stats) options='--openmetrics --output --no-legend' ;;
         clients | groups) options='--output --no-legend' ;;
         status) options='--no-legend' ;;
+        exec) options='--group --signal --payload-fd --window' ;;
         *) options= ;;
     esac
     if [[ $cur == -* ]]; then
