@@ -42,7 +42,11 @@ static int reload_config(Broker *b, char **ret_error) {
         Config *c = NULL;
         int r;
 
-        r = config_parse_file(b->options.config_path, &c, ret_error);
+        /* A file that was read once must still be there: a missing one
+         * (deleted, or a mount not yet there) would silently drop the
+         * policy. Only while the defaults are in force because no file
+         * was ever found may it still be absent. */
+        r = config_parse_file(b->options.config_path, !b->config->from_file, &c, ret_error);
         if (r < 0)
                 return r;
         r = compute_limits(b, c, &b->limits, ret_error);
@@ -289,7 +293,9 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = setup_events(b);
         if (r < 0)
                 goto fail;
-        r = config_parse_file(b->options.config_path, &b->config, ret_error);
+        /* The built-in path may be absent (the defaults); a path the
+         * administrator named must exist. */
+        r = config_parse_file(b->options.config_path, !options->config_path, &b->config, ret_error);
         if (r < 0)
                 goto fail;
         r = compute_limits(b, b->config, &b->limits, ret_error);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -829,16 +830,27 @@ static int open_config(const char *path, int *ret_fd, ErrorText *e) {
                 return fail_errno(e, errno, "cannot stat: %s", strerrordesc_np(errno));
         if (S_ISDIR(st.st_mode))
                 return fail_errno(e, EISDIR, "is a directory, not a file");
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+                /* /dev/null: an empty file, the defaults and no rules */
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
         if (!S_ISREG(st.st_mode))
                 return fail(e, "is not a regular file");
         if (st.st_size > (off_t) CONFIG_FILE_MAX)
                 return fail_errno(e, EFBIG, "file is larger than %u bytes", CONFIG_FILE_MAX);
-        *ret_fd = fd;
-        fd = -EBADF;
+        /* The policy is root's to write: a file someone else may change
+         * would let them grant themselves any signal. */
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return fail_errno(e, EPERM, "is writable by its group or by others (mode %04o); refusing it",
+                                  (unsigned) (st.st_mode & 07777));
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return fail_errno(e, EPERM, "is owned by uid %u, not by root; refusing it", (unsigned) st.st_uid);
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-int config_parse_file(const char *path, Config **ret, char **ret_error) {
+int config_parse_file(const char *path, bool missing_ok, Config **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *text = NULL;
         ErrorText e = {};
@@ -851,7 +863,7 @@ int config_parse_file(const char *path, Config **ret, char **ret_error) {
                 return -EINVAL;
 
         r = open_config(path, &fd, &e);
-        if (r == -ENOENT)
+        if (r == -ENOENT && missing_ok)
                 return config_new_named(path, ret);
         if (r >= 0)
                 r = read_file(fd, &text, &size, &e);
@@ -860,7 +872,10 @@ int config_parse_file(const char *path, Config **ret, char **ret_error) {
                         *ret_error = error_message(path, 0, e.text);
                 return r;
         }
-        return config_parse_string(path, text, size, ret, ret_error);
+        r = config_parse_string(path, text, size, ret, ret_error);
+        if (r >= 0)
+                (*ret)->from_file = true;
+        return r;
 }
 
 Config *config_free(Config *c) {

@@ -78,6 +78,7 @@ typedef struct Rule {
 
 typedef struct Config {
         char *path;                     /* NULL: built-in defaults only */
+        bool from_file;                 /* read from path (false: it was missing) */
         Limits limits;
         bool have_admin_gid;
         gid_t admin_gid;
@@ -102,12 +103,14 @@ typedef enum PolicyVerdict {
 /* A Config with the built-in defaults and no rules. */
 int config_new_default(Config **ret);
 
-/* Parse the file at path. A missing file gives the defaults (returns 0).
+/* Parse the file at path. A missing file gives the defaults (returns 0) if
+ * missing_ok, else -ENOENT with a message. A file that anyone but root
+ * (or the daemon's own uid) owns or may write is refused with -EPERM.
  * On a syntax or value error returns -EINVAL and sets *ret_error to a
  * malloc'ed message "PATH:LINE: what is wrong". Other negative errnos for
  * I/O errors, also with a message. ret_error may be NULL; on -ENOMEM
  * *ret_error is left NULL. */
-int config_parse_file(const char *path, Config **ret, char **ret_error);
+int config_parse_file(const char *path, bool missing_ok, Config **ret, char **ret_error);
 
 /* Parse text held in memory (for tests and the fuzzer); name is used in
  * messages. */

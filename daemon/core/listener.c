@@ -124,7 +124,12 @@ static int default_socket_path(char **ret) {
         const char *runtime = getenv("XDG_RUNTIME_DIR");
 
         if (geteuid() == 0) {
-                if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0 && errno != EEXIST)
+                /* Its mode is the documented one whatever our umask: under
+                 * 077 every other user would be locked out. */
+                if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0) {
+                        if (errno != EEXIST)
+                                return -errno;
+                } else if (chmod(SOCKET_DIR_SYSTEM, 0755) < 0)
                         return -errno;
                 *ret = strdup(SOCKET_DIR_SYSTEM "/sigbroker.sock");
         } else if (runtime && runtime[0] == '/') {

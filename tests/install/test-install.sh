@@ -70,7 +70,7 @@ C
 export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dir/root
 # shellcheck disable=SC2046
 cc -o "$dir/outside" "$dir/outside.c" $(pkg-config --cflags --libs libsigbroker) -Wall -Werror
-"$SIGBROKERD" --socket "$dir/sock" --config "$dir/none.conf" 2>"$dir/log" &
+"$SIGBROKERD" --socket "$dir/sock" --config /dev/null 2>"$dir/log" &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$dir/sock" ] && break; sleep 0.05; done
 out=$(LD_LIBRARY_PATH=$(dirname "$lib") "$dir/outside" "$dir/sock") || fail "outside program exited $?"
