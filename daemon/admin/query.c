@@ -1,7 +1,8 @@
 /*
  * Answers to QUERY: status, statistics, clients, groups, reload, monitor,
  * disconnect. Answers are text (JSON, or OpenMetrics for statistics) built
- * in memory and sent as DATA chunks. What concerns other users' clients,
+ * in memory and sent as DATA chunks; a large one is charged while the
+ * client reads it and cut into chunks only as it does (peer_queue_answer()). What concerns other users' clients,
  * and everything that changes the broker, is for administrators only:
  * uid 0 or the admin group of sigbroker.conf(5).
  */
@@ -205,23 +206,52 @@ static void write_status(Broker *b, FILE *f) {
                 "\"limits\":{\"max_queue\":%u,\"max_queue_bytes\":%llu,"
                 "\"max_payload\":%u,\"default_window\":%u,\"max_window\":%u,\"max_connections_per_uid\":%u,"
                 "\"max_pending_per_uid\":%u,\"max_bytes_per_uid\":%llu,\"max_connections\":%u,"
-                "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s}}",
+                "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s,"
+                "\"max_received_per_uid\":%u,\"max_received_bytes_per_uid\":%llu,\"max_answer_bytes_per_uid\":%llu,"
+                "\"max_answer_bytes\":%llu,\"hello_timeout_sec\":%u,\"reserved_connections\":%u}}",
                 b->journal ? "true" : "false", b->n_peers, b->n_groups, b->total_pending,
                 (unsigned long long) b->total_bytes, l->max_queue, (unsigned long long) l->max_queue_bytes,
                 l->max_payload, l->default_window, l->max_window, l->max_connections_per_uid,
                 l->max_pending_per_uid, (unsigned long long) l->max_bytes_per_uid, l->max_connections,
                 l->max_pending, (unsigned long long) l->max_bytes, l->max_groups_per_client,
-                l->limit_root ? "true" : "false");
+                l->limit_root ? "true" : "false", l->max_received_per_uid,
+                (unsigned long long) l->max_received_bytes_per_uid, (unsigned long long) l->max_answer_bytes_per_uid,
+                (unsigned long long) l->max_answer_bytes, l->hello_timeout_sec, l->reserved_connections);
 }
 
 /* ---- dispatch ---- */
 
+/* Answers larger than one DATA chunk are held while the client reads them,
+ * charged to its uid (max-answer-bytes-per-uid, uid 0 included) and, but
+ * for uid 0's, to the broker (max-answer-bytes). One that would not fit is
+ * refused with ENOBUFS and a reason, not queued: a client that asks on many
+ * connections and never reads cannot make the daemon grow. NULL: it fits. */
+static const char *answer_refusal(const Broker *b, const Peer *p, uint64_t len) {
+        const Limits *l = &b->limits;
+
+        if (p->user->answer_bytes + len > l->max_answer_bytes_per_uid)
+                return "answers not yet read by this uid's clients fill its answer budget "
+                       "(max-answer-bytes-per-uid): read them first";
+        if (p->uid != 0 && b->answer_bytes + len > l->max_answer_bytes)
+                return "answers not yet read fill the broker's answer budget (max-answer-bytes): try again later";
+        return NULL;
+}
+
+static int refuse_answer(Peer *p, uint64_t serial, const char *why) {
+        p->broker->metrics.answers_refused++;
+        return send_text(p, serial, ENOBUFS, why, strlen(why), false);
+}
+
 static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
+        const char *why = answer_refusal(b, p, 1);
+        FILE *f;
         int r = 0;
 
+        if (why)        /* before the work of writing it */
+                return refuse_answer(p, serial, why);
+        f = open_memstream(&text, &len);
         if (!f)
                 return send_error(p, serial, ENOMEM);
         switch (q->kind) {
@@ -243,7 +273,12 @@ static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         }
         if (fclose(f) != 0 || r < 0)
                 return send_error(p, serial, ENOMEM);
-        return send_text(p, serial, 0, text, len, false);
+        if (len <= SB_DATA_MAX)
+                return send_text(p, serial, 0, text, len, false);
+        why = answer_refusal(b, p, len);
+        if (why)
+                return refuse_answer(p, serial, why);
+        return peer_queue_answer(p, serial, TAKE_PTR(text), len) < 0 ? -PEER_E_DISCONNECT : 0;
 }
 
 static int reload(Broker *b, Peer *p, uint64_t serial) {
@@ -278,8 +313,9 @@ static int monitor(Broker *b, Peer *p, uint64_t serial) {
 
 int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         /* Answers can be large; a client that asks faster than it reads is
-         * told to come back, so its backlog stays bounded. */
-        if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX)
+         * told to come back, so its backlog stays bounded. An answer still
+         * being read counts (peer_backlog()). */
+        if (peer_backlog(p) > PEER_OUT_SOFT_MAX)
                 return send_error(p, serial, EBUSY);
         switch (q->kind) {
         case SB_QUERY_STATUS:

@@ -105,6 +105,7 @@ static void log_suppressed(Broker *b) {
                 { offsetof(Broker, rl_overflow), "queue overflow" },
                 { offsetof(Broker, rl_violation), "protocol violation" },
                 { offsetof(Broker, rl_uid_limit), "per-uid limit" },
+                { offsetof(Broker, rl_accept), "accept pause" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
@@ -136,6 +137,8 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
         log_suppressed(b);
+        peer_close_unidentified(b);
+        broker_count_fds(b);
         release_idle_buffers(b);
         /* After a burst has drained, give the memory back to the system
          * rather than keep the high-water mark for good: the queue's free
@@ -270,12 +273,15 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         list_init(&b->dirty);
         list_init(&b->deferred);
         list_init(&b->monitors);
+        list_init(&b->unidentified);
         for (size_t i = 0; i < ELEMENTSOF(b->subscribers); i++)
                 list_init(&b->subscribers[i]);
         b->rl_denied = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_overflow = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_violation = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_uid_limit = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        /* Out of fds is a state, not an event: say so once per 10 s. */
+        b->rl_accept = (RateLimit) RATELIMIT_INIT(10 * SECOND_NS, 1);
         b->started_realtime_ns = now_ns(CLOCK_REALTIME);
         b->started_monotonic_ns = now_ns(CLOCK_MONOTONIC);
 

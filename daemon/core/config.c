@@ -95,6 +95,12 @@ typedef enum ConfigKey {
         KEY_MAX_BYTES,
         KEY_MAX_GROUPS_PER_CLIENT,
         KEY_LIMIT_ROOT,
+        KEY_MAX_RECEIVED_PER_UID,
+        KEY_MAX_RECEIVED_BYTES_PER_UID,
+        KEY_MAX_ANSWER_BYTES_PER_UID,
+        KEY_MAX_ANSWER_BYTES,
+        KEY_HELLO_TIMEOUT,
+        KEY_RESERVED_CONNECTIONS,
         KEY_ADMIN_GROUP,
         _KEY_MAX,
 } ConfigKey;
@@ -132,6 +138,12 @@ static const KeyInfo keys[_KEY_MAX] = {
         [KEY_MAX_BYTES] = LIMIT("max-bytes", max_bytes, KEY_BYTES, BYTES_MIN, BYTES_MAX),
         [KEY_MAX_GROUPS_PER_CLIENT] = LIMIT("max-groups-per-client", max_groups_per_client, KEY_COUNT, 0, 65536),
         [KEY_LIMIT_ROOT] = LIMIT("limit-root", limit_root, KEY_BOOL, 0, 1),
+        [KEY_MAX_RECEIVED_PER_UID] = LIMIT("max-received-per-uid", max_received_per_uid, KEY_COUNT, 1, PENDING_MAX),
+        [KEY_MAX_RECEIVED_BYTES_PER_UID] = LIMIT("max-received-bytes-per-uid", max_received_bytes_per_uid, KEY_BYTES, BYTES_MIN, BYTES_MAX),
+        [KEY_MAX_ANSWER_BYTES_PER_UID] = LIMIT("max-answer-bytes-per-uid", max_answer_bytes_per_uid, KEY_BYTES, BYTES_MIN, BYTES_MAX),
+        [KEY_MAX_ANSWER_BYTES] = LIMIT("max-answer-bytes", max_answer_bytes, KEY_BYTES, BYTES_MIN, BYTES_MAX),
+        [KEY_HELLO_TIMEOUT] = LIMIT("hello-timeout", hello_timeout_sec, KEY_COUNT, 1, 3600),
+        [KEY_RESERVED_CONNECTIONS] = LIMIT("reserved-connections", reserved_connections, KEY_COUNT, 0, COUNT_MAX),
         [KEY_ADMIN_GROUP] = { .name = "group", .section = SECTION_ADMIN, .type = KEY_GROUP },
 };
 

@@ -25,6 +25,7 @@
 
 typedef struct Broker Broker;
 typedef struct User User;
+typedef struct PeerAnswer PeerAnswer;
 
 #define PEER_OUT_SOFT_MAX (64u * 1024)
 /* Deferred RESULTs (SB_SEND_DEFER_RESULT) are held while there are fewer
@@ -47,6 +48,7 @@ typedef struct Peer {
         List link;                      /* Broker.peers */
         List dirty_link;                /* Broker.dirty: has output to flush */
         List defer_link;                /* Broker.deferred: holds RESULTs back, since deferred_ns */
+        List hello_link;                /* Broker.unidentified: no HELLO yet, oldest first */
         uint64_t deferred_ns;
         HashNode by_id;                 /* Broker.peers_by_id */
         HashNode by_pid;                /* Broker.peers_by_pid */
@@ -89,6 +91,7 @@ typedef struct Peer {
 
         uint8_t *out;                   /* encoded control frames */
         uint32_t out_head, out_len, out_cap;
+        PeerAnswer *answer;             /* a large QUERY answer being read, and what waits behind it */
 
         PeerStats stats;
 } Peer;
@@ -109,6 +112,17 @@ int peer_queue_frame(Peer *p, const SbFrame *f);
 /* The same for a RESULT the client said it does not wait for: it is written
  * with the next output to this peer, or after SB_RESULT_HOLD_USEC. */
 int peer_queue_deferred(Peer *p, const SbFrame *f);
+
+/* Hand over a QUERY answer of len bytes (malloc'ed, taken in all cases).
+ * It is cut into DATA frames only as the client reads: at most about
+ * 2 * SB_DATA_MAX bytes of it are framed at a time, and frames queued
+ * after it wait behind it. Its size is charged to the peer's uid and to
+ * the broker until the last chunk is written or the peer goes. -ENOMEM or 0. */
+int peer_queue_answer(Peer *p, uint64_t serial, char *text, size_t len);
+
+/* Bytes owed to this peer before anything queued now would be written:
+ * control frames, and the rest of an answer being read. */
+uint64_t peer_backlog(const Peer *p);
 
 /* Control output as the restart journal has it: bytes owed, bytes written. */
 int peer_restore_output(Peer *p, const void *data, size_t n);
@@ -135,6 +149,9 @@ pid_t peer_get_sid(const Peer *p);
 bool peer_is_admin(const Peer *p);
 
 void peer_dispatch(Peer *p, short what);
+
+/* Close the connections that have not said HELLO within hello-timeout. */
+void peer_close_unidentified(Broker *b);
 
 /* Handle one frame from the client (driver.c). */
 int peer_handle_frame(Peer *p, const SbFrame *f);
