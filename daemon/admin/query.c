@@ -222,17 +222,24 @@ static void write_status(Broker *b, FILE *f) {
 /* ---- dispatch ---- */
 
 /* Answers larger than one DATA chunk are held while the client reads them,
- * charged to its uid (max-answer-bytes-per-uid, uid 0 included) and, but
- * for uid 0's, to the broker (max-answer-bytes). One that would not fit is
- * refused with ENOBUFS and a reason, not queued: a client that asks on many
- * connections and never reads cannot make the daemon grow. NULL: it fits. */
+ * charged to its uid (max-answer-bytes-per-uid) and to all uids together
+ * (max-answer-bytes). Uid 0 (unless limit-root) has max-answer-bytes of its
+ * own instead, so that others cannot crowd it out. One that would not fit
+ * is refused with ENOBUFS and a reason, not queued: a client that asks on
+ * many connections and never reads cannot make the daemon grow. NULL: it
+ * fits. */
 static const char *answer_refusal(const Broker *b, const Peer *p, uint64_t len) {
         const Limits *l = &b->limits;
 
+        if (p->uid == 0 && !l->limit_root)
+                return p->user->answer_bytes + len > l->max_answer_bytes
+                               ? "answers not yet read by root's clients fill root's answer budget "
+                                 "(max-answer-bytes): read them first"
+                               : NULL;
         if (p->user->answer_bytes + len > l->max_answer_bytes_per_uid)
                 return "answers not yet read by this uid's clients fill its answer budget "
                        "(max-answer-bytes-per-uid): read them first";
-        if (p->uid != 0 && b->answer_bytes + len > l->max_answer_bytes)
+        if (b->answer_bytes + len > l->max_answer_bytes)
                 return "answers not yet read fill the broker's answer budget (max-answer-bytes): try again later";
         return NULL;
 }

@@ -95,12 +95,12 @@ struct Broker {
         uint32_t total_pending;
         uint64_t total_bytes;
         uint64_t peak_bytes;            /* high-water mark of total_bytes since the last trim */
-        uint64_t answer_bytes;          /* QUERY answers being read (peer_queue_answer()) */
+        uint64_t answer_bytes;          /* QUERY answers being read by uids but 0 (peer_queue_answer()) */
         uint64_t started_realtime_ns, started_monotonic_ns;
         Metrics metrics;
 
         RateLimit rl_denied, rl_overflow, rl_violation, rl_uid_limit, rl_accept;
-        uint32_t fd_limit, fd_others;   /* RLIMIT_NOFILE, fds not the clients' (broker_count_fds()) */
+        uint32_t fd_others;             /* fds not the clients' (broker_count_fds()) */
 
         uint8_t *rxbuf;                 /* one packet in */
         uint8_t *txbuf;                 /* one packet out */

@@ -35,7 +35,7 @@ typedef struct Limits {
         uint32_t max_received_per_uid;  /* pending in the queues of one uid's receivers */
         uint64_t max_received_bytes_per_uid;
         uint64_t max_answer_bytes_per_uid;      /* QUERY answers held for one uid's clients */
-        uint64_t max_answer_bytes;      /* ... for all but uid 0's */
+        uint64_t max_answer_bytes;      /* ... for all uids but 0 together; uid 0's own */
         uint32_t hello_timeout_sec;     /* a connection that has not said HELLO by then is closed */
         uint32_t reserved_connections;  /* connections (and their fds) kept for uid 0 and the admin group */
 } Limits;

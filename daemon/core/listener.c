@@ -177,15 +177,12 @@ static bool is_privileged(const Broker *b, int fd, const struct ucred *cred) {
 }
 
 /* Fds the daemon holds besides its clients' two each (socket, pidfd), as
- * last counted, and those the kernel lets it have. Counted again on every
- * tick: cheap enough at that rate, and exact where it matters. */
+ * last counted. Counted again on every tick: cheap enough at that rate,
+ * and they change little (the journal, the log, the fd store at start). */
 void broker_count_fds(Broker *b) {
-        struct rlimit rl;
         unsigned n = 0;
         DIR *d = opendir("/proc/self/fd");
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-                b->fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint32_t) MIN(rl.rlim_cur, (rlim_t) UINT32_MAX);
         if (!d)
                 return;
         while (readdir(d))
@@ -201,9 +198,14 @@ void broker_count_fds(Broker *b) {
 static bool in_reserve(const Broker *b) {
         const Limits *l = &b->limits;
         uint64_t fds_after = (uint64_t) b->fd_others + 2 * ((uint64_t) b->n_peers + 1) + ACCEPT_FD_SLACK;
+        struct rlimit rl;
 
-        return (uint64_t) b->n_peers + 1 + l->reserved_connections > l->max_connections ||
-               fds_after + 2 * (uint64_t) l->reserved_connections > b->fd_limit;
+        if ((uint64_t) b->n_peers + 1 + l->reserved_connections > l->max_connections)
+                return true;
+        /* Asked each time: prlimit(1) may change it under us. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return false;
+        return fds_after + 2 * (uint64_t) l->reserved_connections > (uint64_t) rl.rlim_cur;
 }
 
 /* Limits on connections: all users, the reserve, and per uid (root exempt

@@ -371,7 +371,8 @@ static void answer_free(Peer *p) {
         if (!a)
                 return;
         p->user->answer_bytes -= a->len;
-        p->broker->answer_bytes -= a->len;
+        if (p->uid != 0)
+                p->broker->answer_bytes -= a->len;
         free(a->text);
         free(a->later);
         free(a);
@@ -427,7 +428,8 @@ int peer_queue_answer(Peer *p, uint64_t serial, char *text, size_t len) {
         *a = (PeerAnswer) { .serial = serial, .text = text, .len = len };
         p->answer = a;
         p->user->answer_bytes += len;
-        p->broker->answer_bytes += len;
+        if (p->uid != 0)        /* uid 0's have a budget of their own (query.c) */
+                p->broker->answer_bytes += len;
         peer_mark_dirty(p);
         return answer_pump(p);
 }
