@@ -96,6 +96,7 @@ struct Broker {
         uint64_t total_bytes;
         uint64_t peak_bytes;            /* high-water mark of total_bytes since the last trim */
         uint64_t answer_bytes;          /* QUERY answers being read by uids but 0 (peer_queue_answer()) */
+        uint64_t answer_sizes[_SB_QUERY_MAX];   /* of the last answer of each kind (query.c) */
         uint64_t started_realtime_ns, started_monotonic_ns;
         Metrics metrics;
 
