@@ -32,8 +32,8 @@ typedef struct Limits {
         uint64_t max_bytes;             /* all users */
         uint32_t max_groups_per_client; /* named groups one client may join */
         bool limit_root;                /* apply per-uid limits to uid 0 too */
-        uint32_t max_received_per_uid;  /* pending in the queues of one uid's receivers */
-        uint64_t max_received_bytes_per_uid;
+        uint32_t max_received_per_uid;  /* pending in the queues of one uid's receivers; 0: max_pending / 4 */
+        uint64_t max_received_bytes_per_uid;    /* 0: max_bytes / 4 */
         uint64_t max_answer_bytes_per_uid;      /* QUERY answers held for one uid's clients */
         uint64_t max_answer_bytes;      /* ... for all uids but 0 together; uid 0's own */
         uint32_t hello_timeout_sec;     /* a connection that has not said HELLO by then is closed */
@@ -54,8 +54,8 @@ typedef struct Limits {
         .max_bytes = 512u << 20,                        \
         .max_groups_per_client = 64,                    \
         .limit_root = false,                            \
-        .max_received_per_uid = 1u << 18,               \
-        .max_received_bytes_per_uid = 128u << 20,       \
+        .max_received_per_uid = 0,                      \
+        .max_received_bytes_per_uid = 0,                \
         .max_answer_bytes_per_uid = 32u << 20,          \
         .max_answer_bytes = 128u << 20,                 \
         .hello_timeout_sec = 10,                        \

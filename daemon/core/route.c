@@ -85,6 +85,15 @@ typedef enum Overflow {
         OVERFLOW_GLOBAL,
 } Overflow;
 
+/* A receiving uid's share of the global caps: as configured, or a quarter. */
+static uint32_t received_share(const Limits *l) {
+        return l->max_received_per_uid ? l->max_received_per_uid : MAX(l->max_pending / 4, 1u);
+}
+
+static uint64_t received_bytes_share(const Limits *l) {
+        return l->max_received_bytes_per_uid ? l->max_received_bytes_per_uid : l->max_bytes / 4;
+}
+
 static Overflow check_room(const Route *rt, const Peer *to, uint64_t cost) {
         const Limits *l = &rt->b->limits;
         const User *u = rt->sender->user;
@@ -94,8 +103,8 @@ static Overflow check_room(const Route *rt, const Peer *to, uint64_t cost) {
         if (sender_limited(rt->b, u) &&
             (u->pending + 1 > l->max_pending_per_uid || u->bytes + cost > l->max_bytes_per_uid))
                 return OVERFLOW_UID;
-        if (sender_limited(rt->b, to->user) && (to->user->received + 1 > l->max_received_per_uid ||
-                                                to->user->received_bytes + cost > l->max_received_bytes_per_uid))
+        if (sender_limited(rt->b, to->user) && (to->user->received + 1 > received_share(l) ||
+                                                to->user->received_bytes + cost > received_bytes_share(l)))
                 return OVERFLOW_RECEIVER_UID;
         if (rt->b->total_pending + 1 > l->max_pending || rt->b->total_bytes + cost > l->max_bytes)
                 return OVERFLOW_GLOBAL;
