@@ -94,7 +94,7 @@ void stats_write_peer_counters(FILE *f, const Peer *p) {
         json_counters(f, "counters", &c);
 }
 
-void stats_write_json(Broker *b, const Peer *asker, FILE *f) {
+void stats_write_json_head(Broker *b, FILE *f) {
         const Metrics *m = &b->metrics;
         Counters c = global_counters(m);
 
@@ -113,8 +113,6 @@ void stats_write_json(Broker *b, const Peer *asker, FILE *f) {
                 (unsigned long long) b->answer_bytes);
         json_latency(f, m);
         fputs(",\"clients\":", f);
-        query_write_clients(b, asker, f);
-        fputc('}', f);
 }
 
 /* ---- OpenMetrics ---- */

@@ -33,8 +33,7 @@ static void answer_free(Peer *p);
  * limit), so later[] holds at most the answers to one packet of requests. */
 struct PeerAnswer {
         uint64_t serial;
-        char *text;
-        size_t len, at;                 /* bytes of text, bytes framed so far */
+        PeerAnswerSource src;
         uint8_t *later;
         size_t later_len, later_cap;
 };
@@ -361,7 +360,7 @@ uint64_t peer_backlog(const Peer *p) {
         uint64_t n = p->out_len - p->out_head;
 
         if (p->answer)
-                n += p->answer->len - p->answer->at + p->answer->later_len;
+                n += PEER_OUT_SOFT_MAX + 1 + p->answer->later_len;
         return n;
 }
 
@@ -370,37 +369,39 @@ static void answer_free(Peer *p) {
 
         if (!a)
                 return;
-        p->user->answer_bytes -= a->len;
+        p->user->answer_bytes -= a->src.cost;
         if (p->uid != 0)
-                p->broker->answer_bytes -= a->len;
-        free(a->text);
+                p->broker->answer_bytes -= a->src.cost;
+        a->src.free(a->src.state);
         free(a->later);
         free(a);
         p->answer = NULL;
 }
 
-/* Frame the next chunk of the answer once the client has read the one
- * before; after the last, what waited behind it. */
+/* Make and frame the next part of the answer once the client has read
+ * the one before; after the last, what waited behind it. */
 static int answer_pump(Peer *p) {
         PeerAnswer *a = p->answer;
         int r;
 
         while (a && p->out_len - p->out_head < SB_DATA_MAX) {
-                size_t chunk = MIN(a->len - a->at, (size_t) SB_DATA_MAX);
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                int more = a->src.next(p, a->src.state, &text, &len);
                 SbFrame f = {
                         .type = SB_MSG_DATA,
                         .data = {
                                 .reply_serial = a->serial,
-                                .flags = a->at + chunk < a->len ? SB_DATA_MORE : 0,
-                                .data = a->text + a->at,
-                                .data_len = (uint32_t) chunk,
+                                .error = more < 0 ? -more : 0,
+                                .flags = more > 0 ? SB_DATA_MORE : 0,
+                                .data = more < 0 ? "" : text,
+                                .data_len = more < 0 ? 0 : (uint32_t) MIN(len, (size_t) SB_DATA_MAX),
                         },
                 };
                 r = append_encoded(p, &f);
                 if (r < 0)
                         return r;
-                a->at += chunk;
-                if (a->at < a->len)
+                if (more > 0)
                         continue;
                 r = reserve_output(p, a->later_len);
                 if (r < 0)
@@ -416,20 +417,20 @@ static int answer_pump(Peer *p) {
         return 0;
 }
 
-int peer_queue_answer(Peer *p, uint64_t serial, char *text, size_t len) {
+int peer_queue_answer(Peer *p, uint64_t serial, const PeerAnswerSource *src) {
         PeerAnswer *a;
 
         assert(!p->answer);
         a = calloc(1, sizeof(*a));
         if (!a) {
-                free(text);
+                src->free(src->state);
                 return -ENOMEM;
         }
-        *a = (PeerAnswer) { .serial = serial, .text = text, .len = len };
+        *a = (PeerAnswer) { .serial = serial, .src = *src };
         p->answer = a;
-        p->user->answer_bytes += len;
+        p->user->answer_bytes += src->cost;
         if (p->uid != 0)        /* uid 0's have a budget of their own (query.c) */
-                p->broker->answer_bytes += len;
+                p->broker->answer_bytes += src->cost;
         peer_mark_dirty(p);
         return answer_pump(p);
 }

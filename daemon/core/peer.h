@@ -113,15 +113,28 @@ int peer_queue_frame(Peer *p, const SbFrame *f);
  * with the next output to this peer, or after SB_RESULT_HOLD_USEC. */
 int peer_queue_deferred(Peer *p, const SbFrame *f);
 
-/* Hand over a QUERY answer of len bytes (malloc'ed, taken in all cases).
- * It is cut into DATA frames only as the client reads: at most about
- * 2 * SB_DATA_MAX bytes of it are framed at a time, and frames queued
- * after it wait behind it. Its size is charged to the peer's uid and to
- * the broker until the last chunk is written or the peer goes. -ENOMEM or 0. */
-int peer_queue_answer(Peer *p, uint64_t serial, char *text, size_t len);
+/* Where the parts of a large QUERY answer come from. next() gives the
+ * next part (malloc'ed, at most SB_DATA_MAX bytes) and returns 1 if more
+ * follow, 0 after the last, or a negative errno (the answer then ends
+ * with that error). cost is what the source holds meanwhile. */
+typedef struct PeerAnswerSource {
+        void *state;
+        int (*next)(Peer *p, void *state, char **ret_text, size_t *ret_len);
+        void (*free)(void *state);
+        uint64_t cost;
+} PeerAnswerSource;
+
+/* Hand over a QUERY answer (the source is taken in all cases). Its parts
+ * are made and framed only as the client reads: a part is made when less
+ * than SB_DATA_MAX bytes wait to be written, and frames queued after the
+ * answer wait behind it. Its cost is charged to the peer's uid and, but
+ * for uid 0's, to the broker until the last part is written or the peer
+ * goes. -ENOMEM or 0. */
+int peer_queue_answer(Peer *p, uint64_t serial, const PeerAnswerSource *src);
 
 /* Bytes owed to this peer before anything queued now would be written:
- * control frames, and the rest of an answer being read. */
+ * control frames, and an answer being read (at least one chunk's worth
+ * while it lasts, so that no new request is read meanwhile). */
 uint64_t peer_backlog(const Peer *p);
 
 /* Control output as the restart journal has it: bytes owed, bytes written. */
