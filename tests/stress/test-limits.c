@@ -81,7 +81,9 @@ static void crowd_run(const CrowdSpec *c, int report, int go) {
         if (write(report, &held, sizeof(held)) != sizeof(held) || read(go, &byte, 1) != 1)
                 _exit(3);
         for (unsigned i = 0; i < c->n_queries && i < held; i++) {
-                SbFrame q = { .type = SB_MSG_QUERY, .serial = 1000, .query = { .kind = SB_QUERY_GROUPS } };
+                /* Three in four GROUPS, the largest answer; the rest CLIENTS. */
+                SbFrame q = { .type = SB_MSG_QUERY, .serial = 1000,
+                              .query = { .kind = i % 4 == 3 ? SB_QUERY_CLIENTS : SB_QUERY_GROUPS } };
                 raw_send_frame(fds[i], &q);
         }
         if (write(report, &held, sizeof(held)) != sizeof(held))
@@ -195,7 +197,7 @@ START_TEST(test_unread_answers) {
         /* The budget, an answer being written and one in malloc's free
          * lists, and room for the allocator's own rounding. */
         bound_kib = (long) (strtol(budget, NULL, 10) * 1024) + 3 * answer_len / 1024 + 16 * 1024;
-        stress_print("answers: %u connections of uid %s in %d groups each, %u ask GROUPS (%ld bytes each) and never "
+        stress_print("answers: %u connections of uid %s in %d groups each, %u ask GROUPS (%ld bytes each) or CLIENTS and never "
                      "read: daemon RSS %ld KiB before, peak %ld KiB (+%ld KiB, bound %ld KiB); %ld answers refused "
                      "for the budget (%s); root's STATUS %s after %.1f ms",
                      n, TEST_USER1, N_GROUPS, n_queries, answer_len, rss0, peak, peak - rss0, bound_kib, refused,
