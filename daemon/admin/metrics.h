@@ -47,6 +47,9 @@ typedef struct Metrics {
         uint64_t sent, delivered, merged, refused, denied, dropped;
         uint64_t bytes_sent, bytes_delivered;
         uint64_t violations, connections, disconnections;
+        uint64_t hello_timeouts;        /* closed for saying no HELLO in time (also violations) */
+        uint64_t reserve_refused;       /* refused: only the reserve for uid 0 and the admin group was left */
+        uint64_t answers_refused;       /* QUERY answers refused for the answer budgets */
         uint64_t monitor_events, monitor_missed;
 
         Histogram latency[_LATENCY_MAX][METRICS_BANDS];

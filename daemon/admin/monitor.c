@@ -50,7 +50,7 @@ static int monitor_send(Broker *b, Monitor *m, char *text, size_t len) {
         };
         int n;
 
-        if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX) {
+        if (peer_backlog(p) > PEER_OUT_SOFT_MAX) {
                 m->missed++;
                 b->metrics.monitor_missed++;
                 return 0;

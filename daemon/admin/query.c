@@ -1,7 +1,9 @@
 /*
  * Answers to QUERY: status, statistics, clients, groups, reload, monitor,
- * disconnect. Answers are text (JSON, or OpenMetrics for statistics) built
- * in memory and sent as DATA chunks. What concerns other users' clients,
+ * disconnect. Answers are text (JSON, or OpenMetrics for statistics) sent
+ * as DATA chunks. Those that grow with the broker are scripts (answer.h)
+ * whose text is written a part at a time as the client reads
+ * (peer_queue_answer()), charged to the asking uid meanwhile. What concerns other users' clients,
  * and everything that changes the broker, is for administrators only:
  * uid 0 or the admin group of sigbroker.conf(5).
  */
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "broker.h"
 #include "json.h"
 #include "monitor.h"
@@ -52,7 +55,7 @@ bool query_may_see(const Peer *asker, const Peer *p) {
 
 /* ---- clients ---- */
 
-static void write_client(FILE *f, const Peer *p) {
+void query_write_client(FILE *f, const Peer *p) {
         const char *sep = "";
         Membership *m;
 
@@ -81,52 +84,52 @@ static void write_client(FILE *f, const Peer *p) {
         fputc('}', f);
 }
 
-void query_write_clients(Broker *b, const Peer *asker, FILE *f) {
-        const char *sep = "";
+/* Whom the asker may see, in the order they connected. */
+static int script_clients(Broker *b, const Peer *asker, Answer *a) {
         Peer *p;
+        int r = answer_open(a, "[");
 
-        fputc('[', f);
         list_for_each_entry(p, &b->peers, link)
-                if (query_may_see(asker, p)) {
-                        fputs(sep, f);
-                        write_client(f, p);
-                        sep = ",";
-                }
-        fputc(']', f);
+                if (r >= 0 && query_may_see(asker, p))
+                        r = answer_client(a, p->id);
+        return r < 0 ? r : answer_close(a, "]");
 }
 
 /* ---- groups: named, and the process groups and sessions of the clients ---- */
 
-static void write_member(FILE *f, const Peer *p) {
+void query_write_member(FILE *f, const Peer *p) {
         fprintf(f, "{\"id\":%llu,\"pid\":%d,\"uid\":%u,\"comm\":", (unsigned long long) p->id, (int) p->pid,
                 (unsigned) p->uid);
         json_string(f, p->comm);
         fputc('}', f);
 }
 
-static void write_named_groups(Broker *b, const Peer *asker, FILE *f) {
-        const char *sep = "";
+static int script_named_groups(Broker *b, const Peer *asker, Answer *a) {
+        int r = answer_open(a, "{\"named\":[");
 
-        fputs("\"named\":[", f);
-        for (size_t i = 0; i < b->groups.n_buckets; i++)
-                for (HashNode *n = b->groups.buckets[i]; n; n = n->next) {
+        for (size_t i = 0; r >= 0 && i < b->groups.n_buckets; i++)
+                for (HashNode *n = b->groups.buckets[i]; r >= 0 && n; n = n->next) {
                         Group *g = container_of(n, Group, node);
-                        const char *msep = "";
+                        _cleanup_free_ char *head = NULL;
+                        size_t len = 0;
+                        FILE *f = open_memstream(&head, &len);
                         Membership *m;
 
-                        fprintf(f, "%s{\"name\":", sep);
+                        if (!f)
+                                return -ENOMEM;
+                        fputs("{\"name\":", f);
                         json_string(f, g->name);
                         fprintf(f, ",\"size\":%u,\"members\":[", g->n_members);
+                        if (fclose(f) != 0)
+                                return -ENOMEM;
+                        r = answer_element(a, head, len);
                         list_for_each_entry(m, &g->members, group_link)
-                                if (query_may_see(asker, m->peer)) {
-                                        fputs(msep, f);
-                                        write_member(f, m->peer);
-                                        msep = ",";
-                                }
-                        fputs("]}", f);
-                        sep = ",";
+                                if (r >= 0 && query_may_see(asker, m->peer))
+                                        r = answer_member(a, m->peer->id);
+                        if (r >= 0)
+                                r = answer_close(a, "]}");
                 }
-        fputc(']', f);
+        return r < 0 ? r : answer_close(a, "]");
 }
 
 typedef struct ProcessSet {
@@ -144,11 +147,13 @@ static int process_set_compare(const void *a, const void *b) {
 
 /* Clients by their process group or session as the kernel says it is now;
  * clients whose process is gone are in none. */
-static int write_process_sets(Broker *b, const Peer *asker, FILE *f, const char *name, const char *key,
-                              pid_t (*get)(const Peer *p)) {
+static int script_process_sets(Broker *b, const Peer *asker, Answer *a, const char *name, const char *key,
+                               pid_t (*get)(const Peer *p)) {
         _cleanup_free_ ProcessSet *sets = calloc(MAX(b->n_peers, 1u), sizeof(*sets));
+        char text[64];
         size_t n = 0;
         Peer *p;
+        int r;
 
         if (!sets)
                 return -ENOMEM;
@@ -160,33 +165,48 @@ static int write_process_sets(Broker *b, const Peer *asker, FILE *f, const char 
         }
         qsort(sets, n, sizeof(*sets), process_set_compare);
 
-        fprintf(f, "\"%s\":[", name);
-        for (size_t i = 0; i < n; i++) {
-                if (i == 0 || sets[i].id != sets[i - 1].id)
-                        fprintf(f, "%s{\"%s\":%d,\"members\":[", i ? "]}," : "", key, (int) sets[i].id);
-                else
-                        fputc(',', f);
-                write_member(f, sets[i].peer);
+        snprintf(text, sizeof(text), ",\"%s\":[", name);
+        r = answer_open(a, text);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                if (i == 0 || sets[i].id != sets[i - 1].id) {
+                        if (i > 0 && (r = answer_close(a, "]}")) < 0)
+                                break;
+                        r = answer_element(a, text, (size_t) snprintf(text, sizeof(text), "{\"%s\":%d,\"members\":[",
+                                                                      key, (int) sets[i].id));
+                }
+                if (r >= 0)
+                        r = answer_member(a, sets[i].peer->id);
         }
-        fputs(n ? "]}]" : "]", f);
-        return 0;
+        if (r >= 0 && n > 0)
+                r = answer_close(a, "]}");
+        return r < 0 ? r : answer_close(a, "]");
 }
 
-static int write_groups(Broker *b, const Peer *asker, FILE *f) {
+static int script_groups(Broker *b, const Peer *asker, Answer *a) {
+        int r = script_named_groups(b, asker, a);
+
+        if (r >= 0)
+                r = script_process_sets(b, asker, a, "process_groups", "pgid", peer_get_pgid);
+        if (r >= 0)
+                r = script_process_sets(b, asker, a, "sessions", "sid", peer_get_sid);
+        return r < 0 ? r : answer_close(a, "}");
+}
+
+static int script_stats(Broker *b, const Peer *asker, Answer *a) {
+        _cleanup_free_ char *head = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&head, &len);
         int r;
 
-        fputc('{', f);
-        write_named_groups(b, asker, f);
-        fputc(',', f);
-        r = write_process_sets(b, asker, f, "process_groups", "pgid", peer_get_pgid);
-        if (r < 0)
-                return r;
-        fputc(',', f);
-        r = write_process_sets(b, asker, f, "sessions", "sid", peer_get_sid);
-        if (r < 0)
-                return r;
-        fputc('}', f);
-        return 0;
+        if (!f)
+                return -ENOMEM;
+        stats_write_json_head(b, f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = answer_open(a, head);
+        if (r >= 0)
+                r = script_clients(b, asker, a);
+        return r < 0 ? r : answer_close(a, "}");
 }
 
 /* ---- status ---- */
@@ -205,45 +225,155 @@ static void write_status(Broker *b, FILE *f) {
                 "\"limits\":{\"max_queue\":%u,\"max_queue_bytes\":%llu,"
                 "\"max_payload\":%u,\"default_window\":%u,\"max_window\":%u,\"max_connections_per_uid\":%u,"
                 "\"max_pending_per_uid\":%u,\"max_bytes_per_uid\":%llu,\"max_connections\":%u,"
-                "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s}}",
+                "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s,"
+                "\"max_received_per_uid\":%u,\"max_received_bytes_per_uid\":%llu,\"max_answer_bytes_per_uid\":%llu,"
+                "\"max_answer_bytes\":%llu,\"hello_timeout_sec\":%u,\"reserved_connections\":%u}}",
                 b->journal ? "true" : "false", b->n_peers, b->n_groups, b->total_pending,
                 (unsigned long long) b->total_bytes, l->max_queue, (unsigned long long) l->max_queue_bytes,
                 l->max_payload, l->default_window, l->max_window, l->max_connections_per_uid,
                 l->max_pending_per_uid, (unsigned long long) l->max_bytes_per_uid, l->max_connections,
                 l->max_pending, (unsigned long long) l->max_bytes, l->max_groups_per_client,
-                l->limit_root ? "true" : "false");
+                l->limit_root ? "true" : "false", l->max_received_per_uid,
+                (unsigned long long) l->max_received_bytes_per_uid, (unsigned long long) l->max_answer_bytes_per_uid,
+                (unsigned long long) l->max_answer_bytes, l->hello_timeout_sec, l->reserved_connections);
 }
 
 /* ---- dispatch ---- */
 
-static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&text, &len);
-        int r = 0;
+/* Answers larger than one DATA chunk are held while the client reads them,
+ * charged to its uid (max-answer-bytes-per-uid) and to all uids together
+ * (max-answer-bytes). Uid 0 (unless limit-root) has max-answer-bytes of its
+ * own instead, so that others cannot crowd it out. One that would not fit
+ * is refused with ENOBUFS and a reason, not queued: a client that asks on
+ * many connections and never reads cannot make the daemon grow. NULL: it
+ * fits. */
+static const char *answer_refusal(const Broker *b, const Peer *p, uint64_t len) {
+        const Limits *l = &b->limits;
+
+        if (p->uid == 0 && !l->limit_root)
+                return p->user->answer_bytes + len > l->max_answer_bytes
+                               ? "answers not yet read by root's clients fill root's answer budget "
+                                 "(max-answer-bytes): read them first"
+                               : NULL;
+        if (p->user->answer_bytes + len > l->max_answer_bytes_per_uid)
+                return "answers not yet read by this uid's clients fill its answer budget "
+                       "(max-answer-bytes-per-uid): read them first";
+        if (b->answer_bytes + len > l->max_answer_bytes)
+                return "answers not yet read fill the broker's answer budget (max-answer-bytes): try again later";
+        return NULL;
+}
+
+static int refuse_answer(Peer *p, uint64_t serial, const char *why) {
+        p->broker->metrics.answers_refused++;
+        return send_text(p, serial, ENOBUFS, why, strlen(why), false);
+}
+
+/* A part of a scripted answer is this large, give or take one client's
+ * entry (a few KiB), so that it fits a DATA frame. */
+#define ANSWER_PART (SB_DATA_MAX - 16384)
+
+static int script_next(Peer *p, void *state, char **ret_text, size_t *ret_len) {
+        FILE *f = open_memstream(ret_text, ret_len);
+        bool more;
 
         if (!f)
-                return send_error(p, serial, ENOMEM);
-        switch (q->kind) {
-        case SB_QUERY_STATUS:
-                write_status(b, f);
-                break;
-        case SB_QUERY_STATS:
-                if (q->flags & SB_QUERY_OPENMETRICS)
-                        stats_write_openmetrics(b, p, f);
+                return -ENOMEM;
+        more = answer_write(state, p->broker, f, ANSWER_PART);
+        return fclose(f) != 0 ? -ENOMEM : more;
+}
+
+static void script_free(void *state) {
+        answer_free(state);
+}
+
+/* Text made whole (OpenMetrics), handed out a chunk at a time. */
+typedef struct TextSource {
+        char *text;
+        size_t len, at;
+} TextSource;
+
+static int text_next(Peer *p, void *state, char **ret_text, size_t *ret_len) {
+        TextSource *t = state;
+        size_t n = MIN(t->len - t->at, (size_t) SB_DATA_MAX);
+
+        *ret_text = malloc(MAX(n, (size_t) 1));
+        if (!*ret_text)
+                return -ENOMEM;
+        memcpy(*ret_text, t->text + t->at, n);
+        *ret_len = n;
+        t->at += n;
+        return t->at < t->len;
+}
+
+static void text_free(void *state) {
+        TextSource *t = state;
+
+        free(t->text);
+        free(t);
+}
+
+/* The answers that grow with the broker (clients, groups, statistics) are
+ * scripts, written out as the client reads; the others are small text,
+ * but OpenMetrics, which is text held whole while it is read. */
+static int make_source(Broker *b, Peer *p, const SbQuery *q, PeerAnswerSource *ret) {
+        Answer *a;
+        int r;
+
+        if (q->kind == SB_QUERY_STATUS || (q->kind == SB_QUERY_STATS && (q->flags & SB_QUERY_OPENMETRICS))) {
+                TextSource *t = calloc(1, sizeof(*t));
+                FILE *f = t ? open_memstream(&t->text, &t->len) : NULL;
+                if (!f) {
+                        free(t);
+                        return -ENOMEM;
+                }
+                if (q->kind == SB_QUERY_STATUS)
+                        write_status(b, f);
                 else
-                        stats_write_json(b, p, f);
-                break;
-        case SB_QUERY_CLIENTS:
-                query_write_clients(b, p, f);
-                break;
-        case SB_QUERY_GROUPS:
-                r = write_groups(b, p, f);
-                break;
+                        stats_write_openmetrics(b, p, f);
+                if (fclose(f) != 0) {
+                        text_free(t);
+                        return -ENOMEM;
+                }
+                *ret = (PeerAnswerSource) { .state = t, .next = text_next, .free = text_free, .cost = t->len };
+                return 0;
         }
-        if (fclose(f) != 0 || r < 0)
-                return send_error(p, serial, ENOMEM);
-        return send_text(p, serial, 0, text, len, false);
+        a = answer_new();
+        if (!a)
+                return -ENOMEM;
+        r = q->kind == SB_QUERY_CLIENTS ? script_clients(b, p, a)
+            : q->kind == SB_QUERY_GROUPS ? script_groups(b, p, a)
+                                         : script_stats(b, p, a);
+        if (r < 0) {
+                answer_free(a);
+                return r;
+        }
+        *ret = (PeerAnswerSource) { .state = a, .next = script_next, .free = script_free, .cost = answer_cost(a) };
+        return 0;
+}
+
+static int answer(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
+        /* Before the work of making it, which for a large broker takes
+         * long enough to delay everyone else: an answer of this kind costs
+         * about what the last one did. Only a uid that holds answers
+         * already is refused on that guess (the last one may have been an
+         * administrator's, who sees more). */
+        uint64_t expected = b->answer_sizes[q->kind];
+        const char *why = p->user->answer_bytes > 0 ? answer_refusal(b, p, expected) : NULL;
+        PeerAnswerSource src;
+        int r;
+
+        if (why)
+                return refuse_answer(p, serial, why);
+        r = make_source(b, p, q, &src);
+        if (r < 0)
+                return send_error(p, serial, -r);
+        b->answer_sizes[q->kind] = src.cost;
+        why = answer_refusal(b, p, src.cost);
+        if (why) {
+                src.free(src.state);
+                return refuse_answer(p, serial, why);
+        }
+        return peer_queue_answer(p, serial, &src) < 0 ? -PEER_E_DISCONNECT : 0;
 }
 
 static int reload(Broker *b, Peer *p, uint64_t serial) {
@@ -278,8 +408,9 @@ static int monitor(Broker *b, Peer *p, uint64_t serial) {
 
 int broker_handle_query(Broker *b, Peer *p, uint64_t serial, const SbQuery *q) {
         /* Answers can be large; a client that asks faster than it reads is
-         * told to come back, so its backlog stays bounded. */
-        if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX)
+         * told to come back, so its backlog stays bounded. An answer still
+         * being read counts (peer_backlog()). */
+        if (peer_backlog(p) > PEER_OUT_SOFT_MAX)
                 return send_error(p, serial, EBUSY);
         switch (q->kind) {
         case SB_QUERY_STATUS:

@@ -94,7 +94,7 @@ void stats_write_peer_counters(FILE *f, const Peer *p) {
         json_counters(f, "counters", &c);
 }
 
-void stats_write_json(Broker *b, const Peer *asker, FILE *f) {
+void stats_write_json_head(Broker *b, FILE *f) {
         const Metrics *m = &b->metrics;
         Counters c = global_counters(m);
 
@@ -103,15 +103,16 @@ void stats_write_json(Broker *b, const Peer *asker, FILE *f) {
         fprintf(f,
                 ",\"connections\":%u,\"connections_total\":%llu,\"disconnections_total\":%llu,"
                 "\"violations\":%llu,\"pending\":%u,\"pending_bytes\":%llu,\"in_flight\":%u,\"groups\":%u,"
-                "\"monitors\":%u,\"monitor_events\":%llu,\"monitor_missed\":%llu,",
+                "\"monitors\":%u,\"monitor_events\":%llu,\"monitor_missed\":%llu,"
+                "\"hello_timeouts\":%llu,\"reserve_refused\":%llu,\"answers_refused\":%llu,\"answer_bytes\":%llu,",
                 b->n_peers, (unsigned long long) m->connections, (unsigned long long) m->disconnections,
                 (unsigned long long) m->violations, b->total_pending, (unsigned long long) b->total_bytes,
                 total_in_flight(b), b->n_groups, n_monitors(b), (unsigned long long) m->monitor_events,
-                (unsigned long long) m->monitor_missed);
+                (unsigned long long) m->monitor_missed, (unsigned long long) m->hello_timeouts,
+                (unsigned long long) m->reserve_refused, (unsigned long long) m->answers_refused,
+                (unsigned long long) b->answer_bytes);
         json_latency(f, m);
         fputs(",\"clients\":", f);
-        query_write_clients(b, asker, f);
-        fputc('}', f);
 }
 
 /* ---- OpenMetrics ---- */
@@ -279,6 +280,10 @@ void stats_write_openmetrics(Broker *b, const Peer *asker, FILE *f) {
         om_counter(f, "connections", NULL, "Connections accepted.", m->connections);
         om_counter(f, "disconnections", NULL, "Connections closed.", m->disconnections);
         om_counter(f, "protocol_violations", NULL, "Connections closed for protocol violations.", m->violations);
+        om_counter(f, "hello_timeouts", NULL, "Connections closed for not saying HELLO in time.", m->hello_timeouts);
+        om_counter(f, "reserve_refused", NULL, "Connections refused: only the reserve for uid 0 and the admin group was left.",
+                   m->reserve_refused);
+        om_counter(f, "answers_refused", NULL, "Query answers refused for the answer budgets.", m->answers_refused);
         om_counter(f, "monitor_events", NULL, "Events written to monitors.", m->monitor_events);
         om_counter(f, "monitor_events_missed", NULL, "Events monitors missed because they did not read.",
                    m->monitor_missed);

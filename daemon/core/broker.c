@@ -49,7 +49,11 @@ static int reload_config(Broker *b, char **ret_error) {
         Config *c = NULL;
         int r;
 
-        r = config_parse_file(b->options.config_path, &c, ret_error);
+        /* A file that was read once must still be there: a missing one
+         * (deleted, or a mount not yet there) would silently drop the
+         * policy. Only while the defaults are in force because no file
+         * was ever found may it still be absent. */
+        r = config_parse_file(b->options.config_path, !b->config->from_file, &c, ret_error);
         if (r < 0)
                 return r;
         r = compute_limits(b, c, &b->limits, ret_error);
@@ -108,6 +112,7 @@ static void log_suppressed(Broker *b) {
                 { offsetof(Broker, rl_overflow), "queue overflow" },
                 { offsetof(Broker, rl_violation), "protocol violation" },
                 { offsetof(Broker, rl_uid_limit), "per-uid limit" },
+                { offsetof(Broker, rl_accept), "accept pause" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
@@ -139,6 +144,8 @@ static void on_tick(evutil_socket_t fd, short what, void *userdata) {
         Broker *b = userdata;
 
         log_suppressed(b);
+        peer_close_unidentified(b);
+        broker_count_fds(b);
         release_idle_buffers(b);
         /* After a burst has drained, give the memory back to the system
          * rather than keep the high-water mark for good: the queue's free
@@ -273,12 +280,15 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         list_init(&b->dirty);
         list_init(&b->deferred);
         list_init(&b->monitors);
+        list_init(&b->unidentified);
         for (size_t i = 0; i < ELEMENTSOF(b->subscribers); i++)
                 list_init(&b->subscribers[i]);
         b->rl_denied = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_overflow = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_violation = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
         b->rl_uid_limit = (RateLimit) RATELIMIT_INIT(SECOND_NS, 20);
+        /* Out of fds is a state, not an event: say so once per 10 s. */
+        b->rl_accept = (RateLimit) RATELIMIT_INIT(10 * SECOND_NS, 1);
         b->started_realtime_ns = now_ns(CLOCK_REALTIME);
         b->started_monotonic_ns = now_ns(CLOCK_MONOTONIC);
 
@@ -296,7 +306,9 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = setup_events(b);
         if (r < 0)
                 goto fail;
-        r = config_parse_file(b->options.config_path, &b->config, ret_error);
+        /* The built-in path may be absent (the defaults); a path the
+         * administrator named must exist. */
+        r = config_parse_file(b->options.config_path, !options->config_path, &b->config, ret_error);
         if (r < 0)
                 goto fail;
         r = compute_limits(b, b->config, &b->limits, ret_error);

@@ -74,6 +74,7 @@ struct Broker {
         List dirty;
         List deferred;                  /* Peer.defer_link: only held RESULTs to write, oldest first */
         List monitors;
+        List unidentified;              /* Peer.hello_link: connected, no HELLO yet, oldest first */
         HashTable peers_by_id;
         HashTable peers_by_pid;
         HashTable users;
@@ -94,10 +95,13 @@ struct Broker {
         uint32_t total_pending;
         uint64_t total_bytes;
         uint64_t peak_bytes;            /* high-water mark of total_bytes since the last trim */
+        uint64_t answer_bytes;          /* QUERY answers being read by uids but 0 (peer_queue_answer()) */
+        uint64_t answer_sizes[_SB_QUERY_MAX];   /* of the last answer of each kind (query.c) */
         uint64_t started_realtime_ns, started_monotonic_ns;
         Metrics metrics;
 
-        RateLimit rl_denied, rl_overflow, rl_violation, rl_uid_limit;
+        RateLimit rl_denied, rl_overflow, rl_violation, rl_uid_limit, rl_accept;
+        uint32_t fd_others;             /* fds not the clients' (broker_count_fds()) */
 
         uint8_t *rxbuf;                 /* one packet in */
         uint8_t *txbuf;                 /* one packet out */
@@ -131,8 +135,9 @@ void broker_unsubscribe(Broker *b, Peer *p, uint64_t mask);
 int broker_join(Broker *b, Peer *p, const char *name, size_t len);
 int broker_leave(Broker *b, Peer *p, const char *name, size_t len);
 void broker_forget_peer(Broker *b, Peer *p);
-/* Take back what a Pending charged, when it leaves the broker. */
-void broker_uncharge(Broker *b, Pending *pe);
+/* Take back what a Pending in receiver to's queues charged (to the
+ * sender's uid, the receiver's uid and the broker), when it leaves. */
+void broker_uncharge(Broker *b, Peer *to, Pending *pe);
 /* Put a pending signal back in a receiver's queue, as the restart journal
  * says it was. */
 int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32_t merged, uint8_t priority);
@@ -141,6 +146,7 @@ int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32
 /* Take the socket systemd passed, else bind --socket or the default. On
  * failure *ret_error (malloc'ed, NULL on -ENOMEM) names the path and why. */
 int broker_listen(Broker *b, char **ret_error);
+void broker_count_fds(Broker *b);
 void broker_unlisten(Broker *b);
 
 /* Administration answers (query.c). */

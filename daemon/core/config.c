@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -94,6 +95,12 @@ typedef enum ConfigKey {
         KEY_MAX_BYTES,
         KEY_MAX_GROUPS_PER_CLIENT,
         KEY_LIMIT_ROOT,
+        KEY_MAX_RECEIVED_PER_UID,
+        KEY_MAX_RECEIVED_BYTES_PER_UID,
+        KEY_MAX_ANSWER_BYTES_PER_UID,
+        KEY_MAX_ANSWER_BYTES,
+        KEY_HELLO_TIMEOUT,
+        KEY_RESERVED_CONNECTIONS,
         KEY_ADMIN_GROUP,
         _KEY_MAX,
 } ConfigKey;
@@ -131,6 +138,12 @@ static const KeyInfo keys[_KEY_MAX] = {
         [KEY_MAX_BYTES] = LIMIT("max-bytes", max_bytes, KEY_BYTES, BYTES_MIN, BYTES_MAX),
         [KEY_MAX_GROUPS_PER_CLIENT] = LIMIT("max-groups-per-client", max_groups_per_client, KEY_COUNT, 0, 65536),
         [KEY_LIMIT_ROOT] = LIMIT("limit-root", limit_root, KEY_BOOL, 0, 1),
+        [KEY_MAX_RECEIVED_PER_UID] = LIMIT("max-received-per-uid", max_received_per_uid, KEY_COUNT, 0, PENDING_MAX),
+        [KEY_MAX_RECEIVED_BYTES_PER_UID] = LIMIT("max-received-bytes-per-uid", max_received_bytes_per_uid, KEY_BYTES, 0, BYTES_MAX),
+        [KEY_MAX_ANSWER_BYTES_PER_UID] = LIMIT("max-answer-bytes-per-uid", max_answer_bytes_per_uid, KEY_BYTES, BYTES_MIN, BYTES_MAX),
+        [KEY_MAX_ANSWER_BYTES] = LIMIT("max-answer-bytes", max_answer_bytes, KEY_BYTES, BYTES_MIN, BYTES_MAX),
+        [KEY_HELLO_TIMEOUT] = LIMIT("hello-timeout", hello_timeout_sec, KEY_COUNT, 1, 3600),
+        [KEY_RESERVED_CONNECTIONS] = LIMIT("reserved-connections", reserved_connections, KEY_COUNT, 0, COUNT_MAX),
         [KEY_ADMIN_GROUP] = { .name = "group", .section = SECTION_ADMIN, .type = KEY_GROUP },
 };
 
@@ -829,16 +842,27 @@ static int open_config(const char *path, int *ret_fd, ErrorText *e) {
                 return fail_errno(e, errno, "cannot stat: %s", strerrordesc_np(errno));
         if (S_ISDIR(st.st_mode))
                 return fail_errno(e, EISDIR, "is a directory, not a file");
+        if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) {
+                /* /dev/null: an empty file, the defaults and no rules */
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
         if (!S_ISREG(st.st_mode))
                 return fail(e, "is not a regular file");
         if (st.st_size > (off_t) CONFIG_FILE_MAX)
                 return fail_errno(e, EFBIG, "file is larger than %u bytes", CONFIG_FILE_MAX);
-        *ret_fd = fd;
-        fd = -EBADF;
+        /* The policy is root's to write: a file someone else may change
+         * would let them grant themselves any signal. */
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return fail_errno(e, EPERM, "is writable by its group or by others (mode %04o); refusing it",
+                                  (unsigned) (st.st_mode & 07777));
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return fail_errno(e, EPERM, "is owned by uid %u, not by root; refusing it", (unsigned) st.st_uid);
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
-int config_parse_file(const char *path, Config **ret, char **ret_error) {
+int config_parse_file(const char *path, bool missing_ok, Config **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *text = NULL;
         ErrorText e = {};
@@ -851,7 +875,7 @@ int config_parse_file(const char *path, Config **ret, char **ret_error) {
                 return -EINVAL;
 
         r = open_config(path, &fd, &e);
-        if (r == -ENOENT)
+        if (r == -ENOENT && missing_ok)
                 return config_new_named(path, ret);
         if (r >= 0)
                 r = read_file(fd, &text, &size, &e);
@@ -860,7 +884,10 @@ int config_parse_file(const char *path, Config **ret, char **ret_error) {
                         *ret_error = error_message(path, 0, e.text);
                 return r;
         }
-        return config_parse_string(path, text, size, ret, ret_error);
+        r = config_parse_string(path, text, size, ret, ret_error);
+        if (r >= 0)
+                (*ret)->from_file = true;
+        return r;
 }
 
 Config *config_free(Config *c) {

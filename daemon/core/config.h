@@ -37,6 +37,12 @@ typedef struct Limits {
         uint64_t max_bytes;             /* all users */
         uint32_t max_groups_per_client; /* named groups one client may join */
         bool limit_root;                /* apply per-uid limits to uid 0 too */
+        uint32_t max_received_per_uid;  /* pending in the queues of one uid's receivers; 0: max_pending / 4 */
+        uint64_t max_received_bytes_per_uid;    /* 0: max_bytes / 4 */
+        uint64_t max_answer_bytes_per_uid;      /* QUERY answers held for one uid's clients */
+        uint64_t max_answer_bytes;      /* ... for all uids but 0 together; uid 0's own */
+        uint32_t hello_timeout_sec;     /* a connection that has not said HELLO by then is closed */
+        uint32_t reserved_connections;  /* connections (and their fds) kept for uid 0 and the admin group */
 } Limits;
 
 #define LIMITS_DEFAULT {                                \
@@ -53,6 +59,12 @@ typedef struct Limits {
         .max_bytes = 512u << 20,                        \
         .max_groups_per_client = 64,                    \
         .limit_root = false,                            \
+        .max_received_per_uid = 0,                      \
+        .max_received_bytes_per_uid = 0,                \
+        .max_answer_bytes_per_uid = 32u << 20,          \
+        .max_answer_bytes = 128u << 20,                 \
+        .hello_timeout_sec = 10,                        \
+        .reserved_connections = 64,                     \
 }
 
 typedef enum RuleAction {
@@ -83,6 +95,7 @@ typedef struct Rule {
 
 typedef struct Config {
         char *path;                     /* NULL: built-in defaults only */
+        bool from_file;                 /* read from path (false: it was missing) */
         Limits limits;
         bool have_admin_gid;
         gid_t admin_gid;
@@ -107,12 +120,14 @@ typedef enum PolicyVerdict {
 /* A Config with the built-in defaults and no rules. */
 int config_new_default(Config **ret);
 
-/* Parse the file at path. A missing file gives the defaults (returns 0).
+/* Parse the file at path. A missing file gives the defaults (returns 0) if
+ * missing_ok, else -ENOENT with a message. A file that anyone but root
+ * (or the daemon's own uid) owns or may write is refused with -EPERM.
  * On a syntax or value error returns -EINVAL and sets *ret_error to a
  * malloc'ed message "PATH:LINE: what is wrong". Other negative errnos for
  * I/O errors, also with a message. ret_error may be NULL; on -ENOMEM
  * *ret_error is left NULL. */
-int config_parse_file(const char *path, Config **ret, char **ret_error);
+int config_parse_file(const char *path, bool missing_ok, Config **ret, char **ret_error);
 
 /* Parse text held in memory (for tests and the fuzzer); name is used in
  * messages. */

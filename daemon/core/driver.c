@@ -27,6 +27,7 @@ static int handle_hello(Peer *p, const SbFrame *f) {
         if (p->hello)
                 return peer_violation(p, EPROTO, "second hello");
         p->hello = true;
+        list_unlink(&p->hello_link);
         p->window = f->hello.window ? MIN(f->hello.window, l->max_window) : l->default_window;
         w.welcome = (SbWelcome) {
                 .client_id = p->id,
@@ -103,7 +104,7 @@ static void release_unblocked(Peer *p) {
         while ((pe = queue_pop(&p->held))) {
                 Queue *to = (p->blocked & SB_SIGMASK(pe->signal->signo)) ? &keep : &p->queue;
                 if (queue_push_pending(to, pe) < 0 && queue_push_pending(&p->queue, pe) < 0) {
-                        broker_uncharge(p->broker, pe);
+                        broker_uncharge(p->broker, p, pe);
                         pending_free(pe);
                 }
         }

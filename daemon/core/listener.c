@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +26,9 @@
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_FDS_PER_CLIENT 3
+/* Fds beyond the clients' own kept free: a client being accepted takes a
+ * third one for a moment, the journal and log may need some. */
+#define ACCEPT_FD_SLACK 16
 #define SOCKET_DIR_SYSTEM "/run/sigbroker"
 
 /* A message for the administrator that names the path, in *ret_error;
@@ -191,8 +196,14 @@ static int default_socket_path(char **ret, char **ret_error) {
         const char *runtime = getenv("XDG_RUNTIME_DIR");
 
         if (geteuid() == 0) {
-                if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0 && errno != EEXIST)
-                        return listen_fail(ret_error, -errno, "Cannot create %s: %s", SOCKET_DIR_SYSTEM,
+                /* Its mode is the documented one whatever our umask: under
+                 * 077 every other user would be locked out. */
+                if (mkdir(SOCKET_DIR_SYSTEM, 0755) < 0) {
+                        if (errno != EEXIST)
+                                return listen_fail(ret_error, -errno, "Cannot create %s: %s", SOCKET_DIR_SYSTEM,
+                                                   strerror(errno));
+                } else if (chmod(SOCKET_DIR_SYSTEM, 0755) < 0)
+                        return listen_fail(ret_error, -errno, "Cannot set the mode of %s: %s", SOCKET_DIR_SYSTEM,
                                            strerror(errno));
                 *ret = strdup(SOCKET_DIR_SYSTEM "/sigbroker.sock");
         } else if (runtime && runtime[0] == '/') {
@@ -219,7 +230,56 @@ static int refuse_connection(Broker *b, int fd, int error, const char *text) {
         return 0;
 }
 
-/* Limits on connections: all users, and per uid (root exempt by default). */
+/* Whether the connecting process is uid 0 or in the admin group, for the
+ * reserve: from the kernel's credentials of the socket, as for a Peer. */
+static bool is_privileged(const Broker *b, int fd, const struct ucred *cred) {
+        gid_t groups[256];
+        socklen_t len = sizeof(groups);
+        PolicyPeer pp = { .uid = cred->uid, .gid = cred->gid, .groups = groups };
+
+        if (cred->uid == 0)
+                return true;
+        if (!b->config->have_admin_gid)
+                return false;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
+                pp.n_groups = len / sizeof(gid_t);
+        return config_is_admin(b->config, &pp);
+}
+
+/* Fds the daemon holds besides its clients' two each (socket, pidfd), as
+ * last counted. Counted again on every tick: cheap enough at that rate,
+ * and they change little (the journal, the log, the fd store at start). */
+void broker_count_fds(Broker *b) {
+        unsigned n = 0;
+        DIR *d = opendir("/proc/self/fd");
+
+        if (!d)
+                return;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        n = n > 3 ? n - 3 : 0;          /* ".", ".." and the directory's own fd */
+        b->fd_others = n > 2 * b->n_peers ? n - 2 * b->n_peers : 0;
+}
+
+/* Whether an unprivileged connection would eat into the reserve: the
+ * last reserved-connections connections, and the fds they need, are kept
+ * for uid 0 and the admin group. */
+static bool in_reserve(const Broker *b) {
+        const Limits *l = &b->limits;
+        uint64_t fds_after = (uint64_t) b->fd_others + 2 * ((uint64_t) b->n_peers + 1) + ACCEPT_FD_SLACK;
+        struct rlimit rl;
+
+        if ((uint64_t) b->n_peers + 1 + l->reserved_connections > l->max_connections)
+                return true;
+        /* Asked each time: prlimit(1) may change it under us. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                return false;
+        return fds_after + 2 * (uint64_t) l->reserved_connections > (uint64_t) rl.rlim_cur;
+}
+
+/* Limits on connections: all users, the reserve, and per uid (root exempt
+ * by default). */
 static int admit(Broker *b, int fd) {
         const Limits *l = &b->limits;
         struct ucred cred;
@@ -231,6 +291,20 @@ static int admit(Broker *b, int fd) {
                 return refuse_connection(b, fd, EUSERS, "the broker has reached its connection limit");
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return close(fd), 0;
+        if (in_reserve(b) && !is_privileged(b, fd, &cred)) {
+                b->metrics.reserve_refused++;
+                if (ratelimit_test(&b->rl_uid_limit, &suppressed)) {
+                        char f_uid[32];
+                        const char *fields[] = { f_uid, NULL };
+                        snprintf(f_uid, sizeof(f_uid), "SIGBROKER_UID=%u", (unsigned) cred.uid);
+                        log_fields(LOG_WARNING, SB_MID_UID_LIMIT, fields,
+                                   "Connection from pid %d (uid %u) refused: the last %u connections are reserved "
+                                   "for root and the admin group",
+                                   (int) cred.pid, (unsigned) cred.uid, l->reserved_connections);
+                }
+                return refuse_connection(b, fd, EUSERS,
+                                         "the broker is full but for connections reserved for administrators");
+        }
         n = hashtable_first(&b->users, cred.uid);
         if (n && (cred.uid != 0 || l->limit_root) &&
             container_of(n, User, node)->connections >= l->max_connections_per_uid) {
@@ -281,7 +355,11 @@ static void on_accept(evutil_socket_t lfd, short what, void *userdata) {
                                 /* Out of fds: pause accepting instead of spinning on a
                                  * listener that stays readable; retry shortly. */
                                 struct timeval later = { .tv_usec = 100000 };
-                                log_warning("accept: %s; pausing new connections for 100ms", strerror(errno));
+                                unsigned suppressed;
+                                if (ratelimit_test(&b->rl_accept, &suppressed))
+                                        log_warning("accept: %s; pausing new connections for 100ms "
+                                                    "(%u such pauses not logged before this one)",
+                                                    strerror(errno), suppressed);
                                 event_del(b->listen_event);
                                 event_add(b->resume_accept, &later);
                         }
@@ -320,6 +398,7 @@ int broker_listen(Broker *b, char **ret_error) {
                 if (r < 0)
                         return r;
         }
+        broker_count_fds(b);
         b->listen_event = event_new(b->base, b->listen_fd, EV_READ | EV_PERSIST, on_accept, b);
         b->resume_accept = evtimer_new(b->base, on_resume_accept, b);
         if (!b->listen_event || !b->resume_accept || event_add(b->listen_event, NULL) < 0)

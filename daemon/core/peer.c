@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <poll.h>
@@ -23,6 +24,19 @@
 
 static void peer_on_event(evutil_socket_t fd, short what, void *userdata);
 static void release_output(Peer *p);
+static void answer_free(Peer *p);
+
+/* A large QUERY answer, framed as the client reads it. Frames queued while
+ * it is being read wait in later[], in order, and are journaled when they
+ * move to the control buffer: the journal must list output in the order it
+ * is written. Input is not read meanwhile (peer_backlog() is over the soft
+ * limit), so later[] holds at most the answers to one packet of requests. */
+struct PeerAnswer {
+        uint64_t serial;
+        PeerAnswerSource src;
+        uint8_t *later;
+        size_t later_len, later_cap;
+};
 
 /* ---- identity ---- */
 
@@ -154,6 +168,7 @@ static int peer_setup(Broker *b, int fd, uint64_t id, Peer **ret) {
         list_init(&p->link);
         list_init(&p->dirty_link);
         list_init(&p->defer_link);
+        list_init(&p->hello_link);
         list_init(&p->subscriptions);
         list_init(&p->memberships);
         p->window = b->limits.default_window;
@@ -181,6 +196,7 @@ static int peer_setup(Broker *b, int fd, uint64_t id, Peer **ret) {
                 goto fail;
         }
         list_link_tail(&b->peers, &p->link);
+        list_link_tail(&b->unidentified, &p->hello_link);      /* a restored one leaves on the next tick */
         b->n_peers++;
         *ret = p;
         return 0;
@@ -207,7 +223,8 @@ int peer_new_restored(Broker *b, int fd, uint64_t id, Peer **ret) {
 }
 
 static void release_pending(Pending *pe, void *userdata) {
-        broker_uncharge(userdata, pe);
+        Peer *p = userdata;
+        broker_uncharge(p->broker, p, pe);
 }
 
 Peer *peer_free(Peer *p) {
@@ -222,8 +239,9 @@ Peer *peer_free(Peer *p) {
                 state_forget_client(b, p);
         }
         broker_forget_peer(b, p);
-        queue_clear(&p->queue, release_pending, b);
-        queue_clear(&p->held, release_pending, b);
+        answer_free(p);         /* before the user goes: it is charged there */
+        queue_clear(&p->queue, release_pending, p);
+        queue_clear(&p->held, release_pending, p);
         hashtable_remove(&b->peers_by_id, &p->by_id);
         hashtable_remove(&b->peers_by_pid, &p->by_pid);
         if (list_is_linked(&p->link)) {
@@ -232,6 +250,7 @@ Peer *peer_free(Peer *p) {
                 b->metrics.disconnections++;
         }
         list_unlink(&p->dirty_link);
+        list_unlink(&p->hello_link);
         broker_undefer(b, p);
         if (p->event)
                 event_free(p->event);
@@ -302,7 +321,7 @@ static int reserve_output(Peer *p, size_t n) {
         return 0;
 }
 
-static int append_output(Peer *p, const SbFrame *f) {
+static int append_encoded(Peer *p, const SbFrame *f) {
         size_t n = sb_frame_size(f);
         int r = reserve_output(p, n);
 
@@ -314,6 +333,106 @@ static int append_output(Peer *p, const SbFrame *f) {
         state_log_output(p->broker, p, p->out + p->out_len, n);
         p->out_len += (uint32_t) n;
         return 0;
+}
+
+static int append_later(PeerAnswer *a, const SbFrame *f) {
+        size_t n = sb_frame_size(f);
+
+        if (a->later_len + n > a->later_cap) {
+                size_t cap = MAX(a->later_cap * 2, a->later_len + n);
+                uint8_t *later = realloc(a->later, MAX(cap, (size_t) 1024));
+                if (!later)
+                        return -ENOMEM;
+                a->later = later;
+                a->later_cap = MAX(cap, (size_t) 1024);
+        }
+        if (sb_frame_encode(f, a->later + a->later_len, n) < 0)
+                return -EINVAL;
+        a->later_len += n;
+        return 0;
+}
+
+static int append_output(Peer *p, const SbFrame *f) {
+        return p->answer ? append_later(p->answer, f) : append_encoded(p, f);
+}
+
+uint64_t peer_backlog(const Peer *p) {
+        uint64_t n = p->out_len - p->out_head;
+
+        if (p->answer)
+                n += PEER_OUT_SOFT_MAX + 1 + p->answer->later_len;
+        return n;
+}
+
+static void answer_free(Peer *p) {
+        PeerAnswer *a = p->answer;
+
+        if (!a)
+                return;
+        p->user->answer_bytes -= a->src.cost;
+        if (p->uid != 0)
+                p->broker->answer_bytes -= a->src.cost;
+        a->src.free(a->src.state);
+        free(a->later);
+        free(a);
+        p->answer = NULL;
+}
+
+/* Make and frame the next part of the answer once the client has read
+ * the one before; after the last, what waited behind it. */
+static int answer_pump(Peer *p) {
+        PeerAnswer *a = p->answer;
+        int r;
+
+        while (a && p->out_len - p->out_head < SB_DATA_MAX) {
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+                int more = a->src.next(p, a->src.state, &text, &len);
+                SbFrame f = {
+                        .type = SB_MSG_DATA,
+                        .data = {
+                                .reply_serial = a->serial,
+                                .error = more < 0 ? -more : 0,
+                                .flags = more > 0 ? SB_DATA_MORE : 0,
+                                .data = more < 0 ? "" : text,
+                                .data_len = more < 0 ? 0 : (uint32_t) MIN(len, (size_t) SB_DATA_MAX),
+                        },
+                };
+                r = append_encoded(p, &f);
+                if (r < 0)
+                        return r;
+                if (more > 0)
+                        continue;
+                r = reserve_output(p, a->later_len);
+                if (r < 0)
+                        return r;
+                if (a->later_len > 0) {
+                        memcpy(p->out + p->out_len, a->later, a->later_len);
+                        state_log_output(p->broker, p, p->out + p->out_len, a->later_len);
+                        p->out_len += (uint32_t) a->later_len;
+                }
+                answer_free(p);
+                a = NULL;
+        }
+        return 0;
+}
+
+int peer_queue_answer(Peer *p, uint64_t serial, const PeerAnswerSource *src) {
+        PeerAnswer *a;
+
+        assert(!p->answer);
+        a = calloc(1, sizeof(*a));
+        if (!a) {
+                src->free(src->state);
+                return -ENOMEM;
+        }
+        *a = (PeerAnswer) { .serial = serial, .src = *src };
+        p->answer = a;
+        p->user->answer_bytes += src->cost;
+        if (p->uid != 0)        /* uid 0's have a budget of their own (query.c) */
+                p->broker->answer_bytes += src->cost;
+        peer_mark_dirty(p);
+        return answer_pump(p);
 }
 
 int peer_queue_frame(Peer *p, const SbFrame *f) {
@@ -473,7 +592,7 @@ static size_t encode_deliveries(Peer *p, uint8_t *buf, size_t size, uint32_t *n_
 static void unwind_packet(Peer *p, uint32_t n_popped, const uint32_t gaps[]) {
         for (uint32_t i = 0; i < n_popped; i++)
                 if (queue_push_pending(&p->queue, p->broker->in_packet[i]) < 0) {
-                        broker_uncharge(p->broker, p->broker->in_packet[i]);
+                        broker_uncharge(p->broker, p, p->broker->in_packet[i]);
                         pending_free(p->broker->in_packet[i]);
                 }
         for (uint32_t signo = 1; p->lost && signo <= SB_SIGNO_MAX; signo++)
@@ -499,7 +618,7 @@ static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t
                 p->stats.bytes_delivered += pe->signal->payload_len;
                 b->metrics.delivered++;
                 b->metrics.bytes_delivered += pe->signal->payload_len;
-                broker_uncharge(b, pe);
+                broker_uncharge(b, p, pe);
                 pending_free(pe);
         }
 }
@@ -507,7 +626,7 @@ static void commit_packet(Peer *p, size_t n_control, uint32_t n_frames, uint32_t
 static void peer_update_events(Peer *p) {
         short want = EV_PERSIST;
 
-        if (p->out_len - p->out_head <= PEER_OUT_SOFT_MAX)
+        if (peer_backlog(p) <= PEER_OUT_SOFT_MAX)
                 want |= EV_READ;
         if (p->write_blocked)
                 want |= EV_WRITE;
@@ -529,6 +648,8 @@ int peer_flush(Peer *p) {
                 size_t n_control, len;
                 ssize_t n;
 
+                if (answer_pump(p) < 0)
+                        return -PEER_E_DISCONNECT;
                 n_control = take_control(p, b->txbuf, SB_PACKET_MAX);
                 len = n_control;
                 len += encode_gaps(p, b->txbuf + len, SB_PACKET_MAX - len, &n_frames, gaps);
@@ -618,7 +739,7 @@ static int peer_read(Peer *p) {
                 ssize_t n;
                 int r;
 
-                if (p->out_len - p->out_head > PEER_OUT_SOFT_MAX)
+                if (peer_backlog(p) > PEER_OUT_SOFT_MAX)
                         break;  /* it does not read its replies: stop reading its requests */
                 n = recv(p->fd, b->rxbuf, SB_PACKET_MAX, MSG_DONTWAIT | MSG_TRUNC);
                 if (n < 0) {
@@ -653,6 +774,27 @@ void peer_dispatch(Peer *p, short what) {
                 return;
         }
         peer_update_events(p);
+}
+
+/* A connection takes an fd and memory before its client has said who it
+ * is; one that never does (idle sockets opened to exhaust the daemon) is
+ * closed. The list is in connection order, so the search stops at the
+ * first one still in time. */
+void peer_close_unidentified(Broker *b) {
+        uint64_t deadline = now_ns(CLOCK_MONOTONIC) - (uint64_t) b->limits.hello_timeout_sec * 1000000000u;
+
+        while (!list_is_empty(&b->unidentified)) {
+                Peer *p = list_entry(b->unidentified.next, Peer, hello_link);
+                if (p->hello) {
+                        list_unlink(&p->hello_link);
+                        continue;
+                }
+                if (p->connected_ns > deadline)
+                        break;
+                b->metrics.hello_timeouts++;
+                (void) peer_violation(p, ETIMEDOUT, "no hello within %u s", b->limits.hello_timeout_sec);
+                peer_free(p);
+        }
 }
 
 static void peer_on_event(evutil_socket_t fd, short what, void *userdata) {

@@ -25,6 +25,7 @@
 
 typedef struct Broker Broker;
 typedef struct User User;
+typedef struct PeerAnswer PeerAnswer;
 
 #define PEER_OUT_SOFT_MAX (64u * 1024)
 /* Deferred RESULTs (SB_SEND_DEFER_RESULT) are held while there are fewer
@@ -47,6 +48,7 @@ typedef struct Peer {
         List link;                      /* Broker.peers */
         List dirty_link;                /* Broker.dirty: has output to flush */
         List defer_link;                /* Broker.deferred: holds RESULTs back, since deferred_ns */
+        List hello_link;                /* Broker.unidentified: no HELLO yet, oldest first */
         uint64_t deferred_ns;
         HashNode by_id;                 /* Broker.peers_by_id */
         HashNode by_pid;                /* Broker.peers_by_pid */
@@ -89,6 +91,7 @@ typedef struct Peer {
 
         uint8_t *out;                   /* encoded control frames */
         uint32_t out_head, out_len, out_cap;
+        PeerAnswer *answer;             /* a large QUERY answer being read, and what waits behind it */
 
         PeerStats stats;
 } Peer;
@@ -109,6 +112,30 @@ int peer_queue_frame(Peer *p, const SbFrame *f);
 /* The same for a RESULT the client said it does not wait for: it is written
  * with the next output to this peer, or after SB_RESULT_HOLD_USEC. */
 int peer_queue_deferred(Peer *p, const SbFrame *f);
+
+/* Where the parts of a large QUERY answer come from. next() gives the
+ * next part (malloc'ed, at most SB_DATA_MAX bytes) and returns 1 if more
+ * follow, 0 after the last, or a negative errno (the answer then ends
+ * with that error). cost is what the source holds meanwhile. */
+typedef struct PeerAnswerSource {
+        void *state;
+        int (*next)(Peer *p, void *state, char **ret_text, size_t *ret_len);
+        void (*free)(void *state);
+        uint64_t cost;
+} PeerAnswerSource;
+
+/* Hand over a QUERY answer (the source is taken in all cases). Its parts
+ * are made and framed only as the client reads: a part is made when less
+ * than SB_DATA_MAX bytes wait to be written, and frames queued after the
+ * answer wait behind it. Its cost is charged to the peer's uid and, but
+ * for uid 0's, to the broker until the last part is written or the peer
+ * goes. -ENOMEM or 0. */
+int peer_queue_answer(Peer *p, uint64_t serial, const PeerAnswerSource *src);
+
+/* Bytes owed to this peer before anything queued now would be written:
+ * control frames, and an answer being read (at least one chunk's worth
+ * while it lasts, so that no new request is read meanwhile). */
+uint64_t peer_backlog(const Peer *p);
 
 /* Control output as the restart journal has it: bytes owed, bytes written. */
 int peer_restore_output(Peer *p, const void *data, size_t n);
@@ -135,6 +162,9 @@ pid_t peer_get_sid(const Peer *p);
 bool peer_is_admin(const Peer *p);
 
 void peer_dispatch(Peer *p, short what);
+
+/* Close the connections that have not said HELLO within hello-timeout. */
+void peer_close_unidentified(Broker *b);
 
 /* Handle one frame from the client (driver.c). */
 int peer_handle_frame(Peer *p, const SbFrame *f);

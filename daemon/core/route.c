@@ -46,25 +46,32 @@ static bool sender_limited(const Broker *b, const User *u) {
         return u->uid != 0 || b->limits.limit_root;
 }
 
-static void charge(Broker *b, Pending *pe) {
+/* A pending signal is charged to the uid that sent it and, separately, to
+ * the uid whose receiver holds it: deaf receivers of one uid then fill
+ * only that uid's share of the broker, not the global caps. */
+static void charge(Broker *b, Peer *to, Pending *pe) {
         User *u = pe->signal->charged;
         uint64_t cost = pending_cost(pe->signal);
 
         user_ref(u);
         u->pending++;
         u->bytes += cost;
+        to->user->received++;
+        to->user->received_bytes += cost;
         b->total_pending++;
         b->total_bytes += cost;
         if (b->total_bytes > b->peak_bytes)
                 b->peak_bytes = b->total_bytes;
 }
 
-void broker_uncharge(Broker *b, Pending *pe) {
+void broker_uncharge(Broker *b, Peer *to, Pending *pe) {
         User *u = pe->signal->charged;
         uint64_t cost = pending_cost(pe->signal);
 
         u->pending--;
         u->bytes -= cost;
+        to->user->received--;
+        to->user->received_bytes -= cost;
         b->total_pending--;
         b->total_bytes -= cost;
         user_unref(u);
@@ -74,8 +81,18 @@ typedef enum Overflow {
         OVERFLOW_NONE,
         OVERFLOW_RECEIVER,
         OVERFLOW_UID,
+        OVERFLOW_RECEIVER_UID,
         OVERFLOW_GLOBAL,
 } Overflow;
+
+/* A receiving uid's share of the global caps: as configured, or a quarter. */
+static uint32_t received_share(const Limits *l) {
+        return l->max_received_per_uid ? l->max_received_per_uid : MAX(l->max_pending / 4, 1u);
+}
+
+static uint64_t received_bytes_share(const Limits *l) {
+        return l->max_received_bytes_per_uid ? l->max_received_bytes_per_uid : l->max_bytes / 4;
+}
 
 static Overflow check_room(const Route *rt, const Peer *to, uint64_t cost) {
         const Limits *l = &rt->b->limits;
@@ -86,6 +103,9 @@ static Overflow check_room(const Route *rt, const Peer *to, uint64_t cost) {
         if (sender_limited(rt->b, u) &&
             (u->pending + 1 > l->max_pending_per_uid || u->bytes + cost > l->max_bytes_per_uid))
                 return OVERFLOW_UID;
+        if (sender_limited(rt->b, to->user) && (to->user->received + 1 > received_share(l) ||
+                                                to->user->received_bytes + cost > received_bytes_share(l)))
+                return OVERFLOW_RECEIVER_UID;
         if (rt->b->total_pending + 1 > l->max_pending || rt->b->total_bytes + cost > l->max_bytes)
                 return OVERFLOW_GLOBAL;
         return OVERFLOW_NONE;
@@ -130,7 +150,7 @@ int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32
         if (priority > pe->priority)
                 queue_merge(&p->queue, pe, priority);   /* moves it up to where it was */
         pe->merged = merged;
-        charge(b, pe);
+        charge(b, p, pe);
         return 0;
 }
 
@@ -235,7 +255,7 @@ static bool drop_oldest(Route *rt, Peer *to) {
         state_log_drop(rt->b, to, pe);
         to->stats.dropped++;
         rt->b->metrics.dropped++;
-        broker_uncharge(rt->b, pe);
+        broker_uncharge(rt->b, to, pe);
         pending_free(pe);
         return true;
 }
@@ -244,6 +264,7 @@ static void refuse(Route *rt, Peer *to, Overflow why) {
         static const char *const text[] = {
                 [OVERFLOW_RECEIVER] = "refused: the receiver's queue is full",
                 [OVERFLOW_UID] = "refused: the sender's uid has reached its pending limit",
+                [OVERFLOW_RECEIVER_UID] = "refused: the receiver's uid has reached its share of pending signals",
                 [OVERFLOW_GLOBAL] = "refused: the broker has reached its global pending limit",
         };
         Broker *b = rt->b;
@@ -280,7 +301,7 @@ static void enqueue(Route *rt, Peer *to) {
                 refuse(rt, to, OVERFLOW_GLOBAL);        /* out of memory is a full broker too */
                 return;
         }
-        charge(rt->b, pe);
+        charge(rt->b, to, pe);
         state_log_enqueue(rt->b, to, pe);
         trace(rt, to, dropped ? MONITOR_QUEUED_DROPPING : MONITOR_QUEUED);
         rt->result.queued++;

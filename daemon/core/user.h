@@ -1,9 +1,10 @@
 #pragma once
 
 /*
- * Per-uid accounting: connections held and signals pending, charged to the
- * uid that caused them (the connecting user; the sending user). A User
- * lives while anything is charged to it.
+ * Per-uid accounting: connections held, signals pending and answers held,
+ * charged to the uid that caused them (the connecting user; the sending
+ * user and, separately, the receiving user; the asking user). A User lives
+ * while anything is charged to it.
  */
 
 #include <stdint.h>
@@ -17,8 +18,11 @@ typedef struct User {
         unsigned n_ref;
         uid_t uid;
         uint32_t connections;
-        uint32_t pending;
+        uint32_t pending;               /* charged as the sender */
         uint64_t bytes;
+        uint32_t received;              /* waiting in this uid's receivers' queues */
+        uint64_t received_bytes;
+        uint64_t answer_bytes;          /* QUERY answers held for this uid's clients */
 } User;
 
 /* Find or create the User of uid in table. NULL on ENOMEM. */

@@ -565,7 +565,7 @@ static void replay_pending(Replay *rp, RecordType type, const RecPending *r) {
                 p->in_flight++;
                 p->seq++;
         }
-        broker_uncharge(rp->b, pe);
+        broker_uncharge(rp->b, p, pe);
         pending_free(pe);
 }
 

@@ -18,7 +18,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ctl() { "$SIGBROKERCTL" --socket "$sock" "$@"; }
 
-"$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
+"$SIGBROKERD" --socket "$sock" --config /dev/null 2>"$dir/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || fail "daemon did not start"

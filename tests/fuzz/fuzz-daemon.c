@@ -27,7 +27,7 @@ static void cleanup(void) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
         BrokerOptions o = {
-                .config_path = "/nonexistent/sigbroker.conf",
+                .config_path = "/dev/null",
                 .max_queue = 16,
                 .max_payload = -1,
         };

@@ -28,7 +28,7 @@ static void quiet(int severity, const char *msg) {
 }
 
 static Broker *new_broker(void) {
-        BrokerOptions o = { .config_path = "/nonexistent/sigbroker.conf", .max_queue = 8, .max_payload = -1 };
+        BrokerOptions o = { .config_path = "/dev/null", .max_queue = 8, .max_payload = -1 };
         Broker *b = NULL;
 
         event_set_log_callback(quiet);

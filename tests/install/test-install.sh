@@ -121,7 +121,7 @@ needs=$(objdump -T "$dir/outside" | grep -o 'LIBSIGBROKER_[0-9]*' | sort -u | tr
 [ "$needs" = "LIBSIGBROKER_1 " ] || fail "the first program needs '$needs', not LIBSIGBROKER_1 only"
 needs=$(objdump -T "$dir/outside2" | grep -o 'LIBSIGBROKER_[0-9]*' | sort -u | tr '\n' ' ')
 [ "$needs" = "LIBSIGBROKER_1 LIBSIGBROKER_2 " ] || fail "the second program needs '$needs'"
-"$SIGBROKERD" --socket "$dir/sock" --config "$dir/none.conf" 2>"$dir/log" &
+"$SIGBROKERD" --socket "$dir/sock" --config /dev/null 2>"$dir/log" &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$dir/sock" ] && break; sleep 0.05; done
 out=$(LD_LIBRARY_PATH=$(dirname "$lib") "$dir/outside" "$dir/sock") || fail "outside program exited $?"

@@ -20,6 +20,7 @@ static void write_file(const char *path, const char *text) {
         ck_assert_msg(f, "cannot write %s: %m", path);
         fputs(text ? text : "", f);
         fclose(f);
+        chmod(path, 0644);      /* the daemon refuses a file others may write, whatever our umask */
 }
 
 static void sleep_ms(int ms) {

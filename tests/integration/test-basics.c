@@ -302,7 +302,7 @@ START_TEST(test_socket_stale_replaced_live_kept) {
 
         daemon_start(&a, NULL, NULL);
         /* A second daemon on the same live socket must refuse. */
-        snprintf(cmd, sizeof(cmd), "timeout 10 %s --socket %s --config /nonexistent/sigbroker.conf 2>&1", exe, a.socket);
+        snprintf(cmd, sizeof(cmd), "timeout 10 %s --socket %s --config /dev/null 2>&1", exe, a.socket);
         out = run_capture(cmd, &status);
         ck_assert_int_eq(status, 1);
         ck_assert_msg(strstr(out, "Another sigbrokerd is serving"), "%s", out);
@@ -317,7 +317,7 @@ START_TEST(test_socket_stale_replaced_live_kept) {
         ck_assert_int_eq(access(a.socket, F_OK), 0);
         b.pid = fork();
         if (b.pid == 0) {
-                execl(exe, exe, "--socket", a.socket, "--config", "/nonexistent/sigbroker.conf", (char *) NULL);
+                execl(exe, exe, "--socket", a.socket, "--config", "/dev/null", (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 500 && (fd = raw_connect(a.socket)) < 0; i++)
@@ -376,7 +376,7 @@ START_TEST(test_socket_activation) {
                 setenv("LISTEN_FDS", "1", 1);
                 setenv("LISTEN_PID", p, 1);
                 setenv("LISTEN_FDNAMES", "sigbroker", 1);
-                execl(exe, exe, "--config", "/nonexistent/sigbroker.conf", (char *) NULL);
+                execl(exe, exe, "--config", "/dev/null", (char *) NULL);
                 _exit(127);
         }
         close(lfd);

@@ -36,6 +36,7 @@ fits() {
 }
 expect() { grep -qE -- "$2" "$1" || sb_fail "$3: no line matching '$2' in: $(cat "$1")"; }
 
+: >"$dir/none.conf"      # empty: the defaults; rewritten below and reloaded
 "$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
 pids+=($!)
 sb_wait_for 10 "the daemon's socket" test -S "$sock"

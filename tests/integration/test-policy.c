@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -24,6 +25,7 @@ static void write_config(const TestDaemon *d, const char *text) {
         ck_assert_msg(f, "cannot write %s", d->config);
         fputs(text, f);
         ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(d->config, 0644), 0);   /* whatever the umask */
 }
 
 static void check_send(Agent *tx, const Agent *rx, int signo, int kind, const char *payload, int want_r) {
@@ -291,6 +293,90 @@ START_TEST(test_connection_limit_per_uid) {
 }
 END_TEST
 
+/* A file that goes missing, or that someone but root may write, is not a
+ * reason to drop the policy: the reload fails with the reason (sigbrokerctl
+ * exits 1 and says it, so does the log) and the deny rule stays. */
+START_TEST(test_reload_missing_or_insecure) {
+        static const char deny[] = "[policy]\ndeny from uid:0 to uid:" TEST_USER1 " signals USR1\n";
+        static const struct {
+                const char *what, *says;
+        } cases[] = {
+                { "missing", ": cannot open: No such file or directory" },
+                { "group-writable", ": is writable by its group or by others (mode 0664)" },
+                { "world-writable", ": is writable by its group or by others (mode 0666)" },
+                { "owned by " TEST_USER1, ": is owned by uid " },
+        };
+        TestDaemon d;
+        Agent rx, root;
+        char *err = NULL, *log, want[256];
+
+        daemon_start(&d, deny, NULL);
+        agent_start(&rx, &d, &(AgentOptions) { .user = TEST_USER1 });
+        agent_start(&root, &d, NULL);
+        ck_assert_int_eq(agent_subscribe(&rx, SIGBROKER_SIGMASK(SIGUSR1) | SIGBROKER_SIGMASK(SIG)), 0);
+        check_send(&root, &rx, SIGUSR1, SIGBROKER_TARGET_PID, "root-0", -EPERM);
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                unlink(d.config);
+                if (i > 0) {
+                        write_config(&d, "");   /* would allow everything, if it were taken */
+                        ck_assert_int_eq(chmod(d.config, i == 1 ? 0664 : i == 2 ? 0666 : 0644), 0);
+                        if (i == 3)
+                                ck_assert_int_eq(chown(d.config, user_uid(TEST_USER1), 0), 0);
+                }
+                ck_assert_int_eq(reload_as(&d, NULL, false, &err), 1);
+                snprintf(want, sizeof(want), "%s%s", d.config, cases[i].says);
+                ck_assert_msg(strstr(err, want), "%s: sigbrokerctl reload does not say '%s': %s", cases[i].what,
+                              want, err);
+                free(err);
+                daemon_reload(&d);      /* SIGHUP: the same */
+                check_send(&root, &rx, SIGUSR1, SIGBROKER_TARGET_PID, cases[i].what, -EPERM);
+                log = daemon_log(&d);
+                snprintf(want, sizeof(want), "Configuration not reloaded, keeping the old one: %s%s", d.config,
+                         cases[i].says);
+                ck_assert_msg(count(log, want) == 2, "%s: the log does not say twice '%s':\n%s", cases[i].what, want,
+                              log);
+                ck_assert_msg(!strstr(log, "Configuration reloaded"), "%s", log);
+                free(log);
+        }
+        check_send(&root, &rx, SIG, SIGBROKER_TARGET_PID, "root-sig", 0);
+        expect_received(&d, &rx, "root-sig");
+        agent_stop(&rx);
+        agent_stop(&root);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+}
+END_TEST
+
+/* At start: a --config that does not exist, or that others may write, is
+ * an error naming the path; the built-in default path may be absent
+ * (test-basics starts daemons that way). */
+START_TEST(test_start_missing_or_insecure) {
+        const char *exe = getenv("SIGBROKERD");
+        char dir[] = "/tmp/sb-config-XXXXXX", cmd[512], path[128], *out;
+        int status;
+        FILE *f;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/absent.conf", dir);
+        snprintf(cmd, sizeof(cmd), "timeout 10 %s --socket %s/sock --config %s 2>&1", exe, dir, path);
+        out = run_capture(cmd, &status);
+        ck_assert_int_eq(status, 1);
+        ck_assert_msg(strstr(out, path) && strstr(out, "No such file or directory"), "%s", out);
+        free(out);
+
+        ck_assert_ptr_nonnull(f = fopen(path, "we"));
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(path, 0646), 0);
+        out = run_capture(cmd, &status);
+        ck_assert_int_eq(status, 1);
+        ck_assert_msg(strstr(out, path) && strstr(out, "is writable by its group or by others (mode 0646)"), "%s",
+                      out);
+        free(out);
+        unlink(path);
+        rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("policy");
         TCase *tc = tcase_create("users");
@@ -300,6 +386,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_reload_good_and_bad);
         tcase_add_test(tc, test_reload_needs_admin);
         tcase_add_test(tc, test_connection_limit_per_uid);
+        tcase_add_test(tc, test_reload_missing_or_insecure);
+        tcase_add_test(tc, test_start_missing_or_insecure);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -107,7 +107,7 @@ static void spawn(FakeSystemd *s) {
                 setenv("LISTEN_PID", pid, 1);
                 setenv("LISTEN_FDNAMES", names, 1);
                 setenv("NOTIFY_SOCKET", s->notify, 1);
-                execl(exe, exe, "--config", "/nonexistent/sigbroker.conf", (char *) NULL);
+                execl(exe, exe, "--config", "/dev/null", (char *) NULL);
                 _exit(127);
         }
         for (int i = 0; i < 500 && !s->ready; i++) {

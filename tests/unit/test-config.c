@@ -629,6 +629,7 @@ static char *write_file(const char *dir, const char *name, const char *text) {
         ck_assert_ptr_nonnull(f);
         ck_assert_int_ge(fputs(text, f), 0);
         ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(path, 0644), 0);        /* whatever the umask */
         return path;
 }
 
@@ -638,16 +639,40 @@ START_TEST(test_files) {
 
         /* missing: the defaults, with the path kept for later reloads */
         ck_assert_int_ge(asprintf(&path, "%s/absent.conf", dir), 0);
-        ck_assert_int_eq(config_parse_file(path, &c, &error), 0);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), 0);
         ck_assert_ptr_null(error);
         ck_assert_str_eq(c->path, path);
         assert_is_default(c);
+        ck_assert(!c->from_file);
         config_free(c);
+        c = NULL;
+        /* ... unless the caller needs the file */
+        ck_assert_int_eq(config_parse_file(path, false, &c, &error), -ENOENT);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(strstr(error, ": cannot open: No such file or directory"));
+        free(error);
+        free(path);
+
+        /* writable by others, or owned by another user: refused */
+        path = write_file(dir, "loose.conf", "[policy]\ndeny signals KILL\n");
+        ck_assert_int_eq(chmod(path, 0664), 0);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EPERM);
+        ck_assert_ptr_nonnull(strstr(error, "loose.conf: is writable by its group or by others (mode 0664)"));
+        free(error);
+        ck_assert_int_eq(chmod(path, 0644), 0);
+        if (geteuid() == 0) {
+                ck_assert_int_eq(chown(path, 65534, 0), 0);
+                ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EPERM);
+                ck_assert_ptr_nonnull(strstr(error, "loose.conf: is owned by uid 65534, not by root"));
+                free(error);
+        }
+        unlink(path);
         free(path);
 
         path = write_file(dir, "good.conf", "[limits]\nmax-queue = 77\n[policy]\ndeny signals KILL\n");
-        ck_assert_int_eq(config_parse_file(path, &c, &error), 0);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), 0);
         ck_assert_str_eq(c->path, path);
+        ck_assert(c->from_file);
         ck_assert_uint_eq(c->limits.max_queue, 77);
         ck_assert_uint_eq(c->n_rules, 1);
         config_free(c);
@@ -656,14 +681,14 @@ START_TEST(test_files) {
         /* the message names the file and the line */
         path = write_file(dir, "bad.conf", "[limits]\nmax-queue = 77\nmax-queue = 78\n");
         c = NULL;
-        ck_assert_int_eq(config_parse_file(path, &c, &error), -EINVAL);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EINVAL);
         ck_assert_ptr_null(c);
         ck_assert_int_ge(asprintf(&expected, "%s:3: max-queue is already set on line 2", path), 0);
         ck_assert_str_eq(error, expected);
         free(expected);
         free(error);
         /* without a place for the message */
-        ck_assert_int_eq(config_parse_file(path, &c, NULL), -EINVAL);
+        ck_assert_int_eq(config_parse_file(path, true, &c, NULL), -EINVAL);
         ck_assert_ptr_null(c);
         unlink(path);
         free(path);
@@ -679,7 +704,7 @@ START_TEST(test_unreadable) {
         int fd;
 
         /* a directory */
-        ck_assert_int_eq(config_parse_file(dir, &c, &error), -EISDIR);
+        ck_assert_int_eq(config_parse_file(dir, true, &c, &error), -EISDIR);
         ck_assert_ptr_null(c);
         ck_assert_int_ge(asprintf(&expected, "%s: is a directory, not a file", dir), 0);
         ck_assert_str_eq(error, expected);
@@ -689,7 +714,7 @@ START_TEST(test_unreadable) {
         /* a FIFO: refused rather than waited on */
         ck_assert_int_ge(asprintf(&path, "%s/fifo", dir), 0);
         ck_assert_int_eq(mkfifo(path, 0600), 0);
-        ck_assert_int_eq(config_parse_file(path, &c, &error), -EINVAL);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EINVAL);
         ck_assert_int_ge(asprintf(&expected, "%s: is not a regular file", path), 0);
         ck_assert_str_eq(error, expected);
         free(expected);
@@ -703,7 +728,7 @@ START_TEST(test_unreadable) {
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(ftruncate(fd, CONFIG_FILE_MAX + 1), 0);
         close(fd);
-        ck_assert_int_eq(config_parse_file(path, &c, &error), -EFBIG);
+        ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EFBIG);
         ck_assert_int_ge(asprintf(&expected, "%s: file is larger than 16777216 bytes", path), 0);
         ck_assert_str_eq(error, expected);
         free(expected);
@@ -712,7 +737,7 @@ START_TEST(test_unreadable) {
         /* no permission: only meaningful when not root */
         if (geteuid() != 0) {
                 ck_assert_int_eq(chmod(path, 0), 0);
-                ck_assert_int_eq(config_parse_file(path, &c, &error), -EACCES);
+                ck_assert_int_eq(config_parse_file(path, true, &c, &error), -EACCES);
                 ck_assert_int_ge(asprintf(&expected, "%s: cannot open: Permission denied", path), 0);
                 ck_assert_str_eq(error, expected);
                 free(expected);
@@ -724,7 +749,7 @@ START_TEST(test_unreadable) {
         /* a path through a file is an error, not "missing" */
         path = write_file(dir, "plain", "");
         ck_assert_int_ge(asprintf(&expected, "%s/sub.conf", path), 0);
-        ck_assert_int_eq(config_parse_file(expected, &c, &error), -ENOTDIR);
+        ck_assert_int_eq(config_parse_file(expected, true, &c, &error), -ENOTDIR);
         ck_assert_ptr_nonnull(strstr(error, ": cannot open: Not a directory"));
         free(error);
         free(expected);
@@ -743,7 +768,7 @@ START_TEST(test_arguments) {
         ck_assert_int_eq(config_parse_string("x", "", 0, NULL, &error), -EINVAL);
         ck_assert_ptr_null(error);
         ck_assert_int_eq(config_parse_string("x", NULL, 1, &c, NULL), -EINVAL);
-        ck_assert_int_eq(config_parse_file(NULL, &c, NULL), -EINVAL);
+        ck_assert_int_eq(config_parse_file(NULL, true, &c, NULL), -EINVAL);
         ck_assert_int_eq(config_new_default(NULL), -EINVAL);
         /* NULL text of length 0 is an empty file; no name, no path */
         ck_assert_int_eq(config_parse_string(NULL, NULL, 0, &c, &error), 0);
