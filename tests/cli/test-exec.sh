@@ -42,7 +42,7 @@ trap cleanup EXIT
 
 # SB_DAEMON_WRAPPER: valgrind in CI's run of this suite.
 # shellcheck disable=SC2086
-${SB_DAEMON_WRAPPER:-} "$SIGBROKERD" --socket "$sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
+${SB_DAEMON_WRAPPER:-} "$SIGBROKERD" --socket "$sock" --config /dev/null 2>"$dir/daemon.log" &
 daemon_pid=$!
 sb_wait_for 60 "the daemon's socket" test -S "$sock"
 

@@ -48,7 +48,7 @@ listener() {
     sb_wait_for 10 "listener $name" ready "$dir/$name.err"
 }
 
-start_daemon "$sock" "$dir/none.conf"
+start_daemon "$sock" /dev/null
 
 # 1. Global options before and after the command, in every spelling.
 for line in "-s $sock status" "status -s $sock" "status --socket=$sock" "--socket $sock status" \
@@ -197,7 +197,7 @@ sb_stop_pid "$lpid"
 # 9. --user picks $XDG_RUNTIME_DIR/sigbroker.sock, even for root, whom the
 # library's default sends to the system broker.
 mkdir -m 755 "$dir/run"
-start_daemon "$dir/run/sigbroker.sock" "$dir/none.conf"
+start_daemon "$dir/run/sigbroker.sock" /dev/null
 run user env XDG_RUNTIME_DIR="$dir/run" "$CTL" status --user
 expect_rc 0 "status --user" user
 grep -q "socket: *$dir/run/sigbroker.sock" "$dir/user.out" || sb_fail "status --user: $(cat "$dir/user.out")"
@@ -217,7 +217,7 @@ sb_require_cmd setpriv unshare
 # 10. A stale user socket (its daemon killed) does not silently hide the
 # system broker: the error names both, for a user whose default it is.
 mkdir -m 755 "$dir/stale"
-"$SIGBROKERD" --socket "$dir/stale/sigbroker.sock" --config "$dir/none.conf" 2>>"$dir/daemon.log" &
+"$SIGBROKERD" --socket "$dir/stale/sigbroker.sock" --config /dev/null 2>>"$dir/daemon.log" &
 stale=$!
 sb_wait_for 10 "the doomed daemon" test -S "$dir/stale/sigbroker.sock"
 kill -KILL $stale
@@ -236,7 +236,7 @@ cat >"$dir/system.sh" <<EOF
 set -eu
 mount -t tmpfs tmpfs /run
 mkdir -p /run/sigbroker
-"$SIGBROKERD" --socket /run/sigbroker/sigbroker.sock --config "$dir/none.conf" 2>>"$dir/daemon.log" &
+"$SIGBROKERD" --socket /run/sigbroker/sigbroker.sock --config /dev/null 2>>"$dir/daemon.log" &
 d=\$!
 for _ in \$(seq 100); do [ -S /run/sigbroker/sigbroker.sock ] && break; sleep 0.05; done
 rc=0

@@ -25,7 +25,7 @@ done
 compgen -G "$pkg/_sigbroker*.so" >/dev/null || sb_fail "the extension is not installed in $pkg"
 lib=$(dirname "$(find "$dir/root" -name 'libsigbroker.so.1' | head -1)")
 
-"$SIGBROKERD" --socket "$dir/sock" --config "$dir/none.conf" 2>"$dir/daemon.log" &
+"$SIGBROKERD" --socket "$dir/sock" --config /dev/null 2>"$dir/daemon.log" &
 daemon_pid=$!
 sb_wait_for 10 "the daemon's socket" test -S "$dir/sock"
 

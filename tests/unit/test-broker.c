@@ -20,7 +20,7 @@ static void quiet(int severity, const char *msg) {
 Broker *tb_broker_new(const char *config, uint32_t max_queue) {
         char path[] = "/tmp/test-broker-XXXXXX";
         BrokerOptions o = {
-                .config_path = "/nonexistent/sigbroker.conf",
+                .config_path = "/dev/null",
                 .max_queue = max_queue ? (int64_t) max_queue : -1,
                 .max_payload = -1,
         };
