@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -209,4 +210,12 @@ void bench_worker_count(struct bench_worker *w, unsigned n) {
                 rep->first_ns = now;
         __atomic_store_n(&rep->last_ns, now, __ATOMIC_RELAXED);
         __atomic_store_n(&rep->count, rep->count + n, __ATOMIC_RELAXED);
+}
+
+int bench_worker_idle(struct bench_worker *w) {
+        bench_worker_ready(w);
+        while (!bench_worker_stopped(w))
+                nanosleep(&(struct timespec) { .tv_sec = BENCH_IDLE_SLICE_MS / 1000,
+                                               .tv_nsec = BENCH_IDLE_SLICE_MS % 1000 * NSEC_PER_MSEC }, NULL);
+        return 0;
 }
