@@ -34,7 +34,7 @@
  * dbus-daemon backend's limits. dbus-broker 33 refuses its controller
  * (a quota error) with --max-bytes at 2^32 or more. */
 #define BROKER_MAX_BYTES "1000000000"
-#define BROKER_MAX_FDS "128"                    /* its default: no fds are passed */
+#define BROKER_MAX_FDS "1000000"                /* each client's own socket counts */
 #define BROKER_MAX_MATCHES "1000000"
 #define BROKER_MAX_OBJECTS "100000000"
 
