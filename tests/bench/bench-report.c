@@ -149,7 +149,7 @@ static void print_machine(const struct bench_config *cfg, const struct bench_res
                cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
                (unsigned long long) cfg->tput_count,
                (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->single_count,
-               (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
+               (double) cfg->single_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9, cfg->fanout_n[2],
                cfg->iso_count, (double) cfg->iso_budget_ns / 1e9, (double) cfg->iso_settle_ns / 1e9,
                cfg->rss_clients, cfg->nofile, cfg->sigpending, cfg->quick ? "; --quick" : "");

@@ -52,12 +52,13 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
                 .lat_slices = LAT_SLICES,
                 .tput_count = quick ? 100000 : 4000000,
                 .single_count = quick ? 20000 : 4000000,
+                .single_budget_ns = quick ? 200 * NSEC_PER_MSEC : 1 * NSEC_PER_SEC,
                 .fanout_deliveries = quick ? 100000 : 8000000,
                 /* --quick: forking and connecting 1000 receivers alone
                  * takes seconds per backend on a 2-vCPU VM */
-                .fanout_n = { 10, 100, quick ? 200 : 1000 },
+                .fanout_n = { 10, 100, quick ? 50 : 1000 },
                 .iso_count = quick ? 300 : 5000,
-                .iso_budget_ns = quick ? 150 * NSEC_PER_MSEC : 1 * NSEC_PER_SEC,
+                .iso_budget_ns = quick ? 150 * NSEC_PER_MSEC : 600 * NSEC_PER_MSEC,
                 .iso_settle_ns = quick ? 100 * NSEC_PER_MSEC : 300 * NSEC_PER_MSEC,
                 .send_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
                 .grace_ns = quick ? 2 * NSEC_PER_SEC : 3 * NSEC_PER_SEC,
@@ -69,7 +70,7 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
 static void usage(FILE *f) {
         fprintf(f, "usage: sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--verbose]\n"
                    "                       [--repeat N]\n"
-                   "  --quick           small counts, a smoke run (fan-out 200 for 1000)\n"
+                   "  --quick           small counts, a smoke run (fan-out 50 for 1000)\n"
                    "  --only MEASURE    latency, throughput, one-per-call, fanout-10, fanout-100,\n"
                    "                    fanout-1000, isolation, idle-rss; a prefix selects\n"
                    "                    several (fanout)\n"
@@ -183,13 +184,15 @@ static int measure_flow(const struct bench_config *cfg, const struct bench_backe
                 [BENCH_MEASURE_FANOUT_100] = BENCH_ROW_FANOUT_100,
                 [BENCH_MEASURE_FANOUT_1000] = BENCH_ROW_FANOUT_1000,
         };
+        struct bench_config single = *cfg;
         struct bench_flow flow = {};
         int r;
 
+        single.send_budget_ns = cfg->single_budget_ns;
         if (m == BENCH_MEASURE_THROUGHPUT)
                 r = b->throughput(state, cfg, &flow);
         else if (m == BENCH_MEASURE_SINGLE)
-                r = b->single(state, cfg, &flow);
+                r = b->single(state, &single, &flow);
         else
                 r = b->fanout(state, cfg, cfg->fanout_n[m - BENCH_MEASURE_FANOUT_10], &flow);
         set_cell(res, rows[m], col, r, flow.per_sec);

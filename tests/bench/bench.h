@@ -72,6 +72,7 @@ struct bench_config {
         unsigned repeat;               /* every measure this many times; medians reported */
         uint64_t tput_count;           /* 1:1 messages */
         uint64_t single_count;         /* 1:1 messages sent one per call */
+        uint64_t single_budget_ns;     /* ... or this long (send_budget_ns for that row) */
         uint64_t fanout_deliveries;    /* fan-out to N sends this / N messages */
         unsigned fanout_n[3];          /* 10, 100, 1000 (--quick: a smaller last one) */
         unsigned iso_count;            /* isolation: round trips per phase */
