@@ -56,7 +56,7 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
                 .fanout_deliveries = quick ? 100000 : 8000000,
                 /* --quick: forking and connecting 1000 receivers alone
                  * takes seconds per backend on a 2-vCPU VM */
-                .fanout_n = { 10, 100, quick ? 50 : 1000 },
+                .fanout_n = { 10, 100, quick ? 20 : 1000 },
                 .iso_count = quick ? 300 : 5000,
                 .iso_budget_ns = quick ? 150 * NSEC_PER_MSEC : 600 * NSEC_PER_MSEC,
                 .iso_settle_ns = quick ? 100 * NSEC_PER_MSEC : 300 * NSEC_PER_MSEC,
@@ -70,7 +70,7 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
 static void usage(FILE *f) {
         fprintf(f, "usage: sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--verbose]\n"
                    "                       [--repeat N]\n"
-                   "  --quick           small counts, a smoke run (fan-out 50 for 1000)\n"
+                   "  --quick           small counts, a smoke run (fan-out 20 for 1000)\n"
                    "  --only MEASURE    latency, throughput, one-per-call, fanout-10, fanout-100,\n"
                    "                    fanout-1000, isolation, idle-rss; a prefix selects\n"
                    "                    several (fanout)\n"
