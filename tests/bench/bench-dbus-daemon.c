@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <systemd/sd-bus.h>
 
 #include "bench.h"
 
@@ -78,6 +79,7 @@ void *bench_dbus_daemon_stop(struct bench_dbus_daemon *d) {
         if (!d)
                 return NULL;
         bench_proc_reap(d->pid);
+        sd_bus_close_unref(d->controller);
         bench_server_paths_remove(&d->paths);
         free(d);
         return NULL;

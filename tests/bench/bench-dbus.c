@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Backend "dbus-daemon": a private dbus-daemon (bench-dbus-daemon.c),
- * clients on sd-bus. A signal is a D-Bus signal whose body is the 64-byte
+ * Backends "dbus-daemon" and "dbus-broker": a private dbus-daemon
+ * (bench-dbus-daemon.c) or dbus-broker (bench-dbus-broker.c), the same
+ * clients on sd-bus for both (the wire is the same; only how the bus is
+ * started differs). A signal is a D-Bus signal whose body is the 64-byte
  * frame as "ay"; receivers add a match and run sd_bus_process/sd_bus_wait.
  * Members route: Data/End to receivers, Ping/Pong between the two ends of
  * a round trip.
@@ -9,6 +11,11 @@
  * The sender pipelines: sd_bus_send queues without waiting for the bus,
  * and the sender only drains its own write queue when it holds more than
  * DBUS_WQUEUE_HIGH messages (sd-bus refuses beyond a fixed maximum).
+ * One send per call: sd_bus_flush() after every message.
+ *
+ * Isolation: a sink matches Data and never reads; the flooder emits Data
+ * as the pipelining sender does; the ping-pong pair matches only
+ * Ping/Pong, so the bus routes none of the flood to it.
  */
 
 #include <poll.h>
@@ -38,6 +45,12 @@ static int dbus_setup(const struct bench_config *cfg, void **ret_state) {
         if (!bench_find_program("dbus-daemon"))
                 return -EOPNOTSUPP;
         return bench_dbus_daemon_start(cfg, (struct bench_dbus_daemon **) ret_state);
+}
+
+static int dbus_broker_setup(const struct bench_config *cfg, void **ret_state) {
+        if (!bench_find_program("dbus-broker"))
+                return -EOPNOTSUPP;
+        return bench_dbus_broker_start(cfg, (struct bench_dbus_daemon **) ret_state);
 }
 
 static void *dbus_teardown(void *state) {
@@ -305,6 +318,30 @@ static int dbus_send(void *sender, uint64_t count, uint64_t deadline_ns, uint64_
         return r < 0 ? r : 0;
 }
 
+/* Every message written out before the next is made. */
+static int dbus_send_single(void *sender, uint64_t count, uint64_t deadline_ns, uint64_t *ret_sent) {
+        sd_bus *bus = sender;
+        uint64_t sent = 0;
+        struct bench_frame f;
+        int r = 0;
+
+        bench_frame_init(&f, BENCH_FRAME_DATA, 0);
+        while (sent < count) {
+                f.sent_ns = bench_now_ns();
+                if (f.sent_ns >= deadline_ns)
+                        break;
+                f.seq = sent;
+                r = dbus_emit(bus, "Data", &f);
+                if (r >= 0)
+                        r = sd_bus_flush(bus);
+                if (r < 0)
+                        break;
+                sent++;
+        }
+        *ret_sent = sent;
+        return r < 0 ? r : 0;
+}
+
 static int dbus_send_end(void *sender, uint64_t sent, uint64_t deadline_ns) {
         sd_bus *bus = sender;
         struct bench_frame f;
@@ -330,13 +367,70 @@ static const struct bench_flow_ops dbus_flow_ops = {
         .close = dbus_sender_close,
 };
 
+static const struct bench_flow_ops dbus_single_ops = {
+        .receiver = dbus_receiver,
+        .open = dbus_sender_open,
+        .send = dbus_send_single,
+        .end = dbus_send_end,
+        .close = dbus_sender_close,
+};
+
 static int dbus_throughput(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &dbus_flow_ops, 1, cfg->tput_count, ret);
+}
+
+static int dbus_single(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
+        return bench_flow_run(cfg, state, &dbus_single_ops, 1, cfg->single_count, ret);
 }
 
 static int dbus_fanout(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &dbus_flow_ops, n, bench_fanout_msgs(cfg, n), ret);
 }
+
+/* ---- isolation --------------------------------------------------------- */
+
+static int dbus_sink(struct bench_worker *w) {
+        sd_bus *bus = NULL;
+        int r;
+
+        r = dbus_connect(w->arg, &bus);
+        if (r >= 0)
+                r = sd_bus_add_match(bus, NULL, DBUS_MATCH("Data"), NULL, NULL);
+        if (r >= 0)
+                r = bench_worker_idle(w);
+        sd_bus_close_unref(bus);
+        return r;
+}
+
+/* Data as fast as the bus takes it, until stopped. */
+static int dbus_flood(struct bench_worker *w) {
+        const struct bench_flood_arg *a = w->arg;
+        struct bench_frame f;
+        sd_bus *bus = NULL;
+        int r;
+
+        r = dbus_connect(a->state, &bus);
+        if (r < 0)
+                return r;
+        bench_worker_ready(w);
+        bench_frame_init(&f, BENCH_FRAME_DATA, 0);
+        while (!bench_worker_stopped(w) && r >= 0) {
+                r = dbus_drain(bus, DBUS_WQUEUE_HIGH, bench_now_ns() + BENCH_IDLE_SLICE_MS * NSEC_PER_MSEC);
+                if (r == -ETIMEDOUT)
+                        r = 0;
+                for (unsigned i = 0; i < BENCH_BATCH_MAX && r >= 0; i++, f.seq++)
+                        r = dbus_emit(bus, "Data", &f);
+                if (r >= 0)
+                        bench_worker_count(w, BENCH_BATCH_MAX);
+        }
+        sd_bus_close_unref(bus);
+        return r == -ETIMEDOUT ? 0 : r;
+}
+
+static const struct bench_flood_ops dbus_flood_ops = {
+        .sink = dbus_sink,
+        .flood = dbus_flood,
+};
 
 /* ---- idle clients ------------------------------------------------------ */
 
@@ -445,6 +539,21 @@ const struct bench_backend bench_backend_dbus = {
         .teardown = dbus_teardown,
         .pingpong = &dbus_pingpong_ops,
         .throughput = dbus_throughput,
+        .single = dbus_single,
         .fanout = dbus_fanout,
         .idle_rss = dbus_idle_rss,
+        .flood = &dbus_flood_ops,
+};
+
+const struct bench_backend bench_backend_dbus_broker = {
+        .name = "dbus-broker",
+        .na_reason = "dbus-broker: not installed",
+        .setup = dbus_broker_setup,
+        .teardown = dbus_teardown,
+        .pingpong = &dbus_pingpong_ops,
+        .throughput = dbus_throughput,
+        .single = dbus_single,
+        .fanout = dbus_fanout,
+        .idle_rss = dbus_idle_rss,
+        .flood = &dbus_flood_ops,
 };

@@ -256,16 +256,22 @@ static int kernel_throughput(void *state, const struct bench_config *cfg, struct
         return bench_flow_run(cfg, state, &kernel_flow_ops, 1, cfg->tput_count, ret);
 }
 
+/* sigqueue() is one signal per call whatever the row. */
+static int kernel_single(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
+        return bench_flow_run(cfg, state, &kernel_flow_ops, 1, cfg->single_count, ret);
+}
+
 static int kernel_fanout(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &kernel_flow_ops, n, bench_fanout_msgs(cfg, n), ret);
 }
 
 const struct bench_backend bench_backend_kernel = {
         .name = "kernel",
-        .na_reason = "kernel: no broker process, so no RSS per idle client",
+        .na_reason = "kernel: no broker process, so no RSS per idle client and no isolation row",
         .setup = kernel_setup,
         .teardown = kernel_teardown,
         .pingpong = &kernel_pingpong_ops,
         .throughput = kernel_throughput,
+        .single = kernel_single,
         .fanout = kernel_fanout,
 };

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -111,6 +112,17 @@ static int pool_read_notes(struct bench_pool *p, uint64_t deadline_ns) {
         return 1;
 }
 
+/* Why a worker failed (what its function returned), or -EIO. */
+static int pool_first_error(const struct bench_pool *p) {
+        for (unsigned i = 0; i < p->n; i++) {
+                int32_t e = p->shm->reports[i].error;
+
+                if (__atomic_load_n(&p->shm->reports[i].finished, __ATOMIC_ACQUIRE) && e < 0)
+                        return e;
+        }
+        return -EIO;
+}
+
 int bench_pool_wait_ready(struct bench_pool *p, uint64_t timeout_ns) {
         uint64_t deadline = bench_now_ns() + timeout_ns;
 
@@ -118,7 +130,7 @@ int bench_pool_wait_ready(struct bench_pool *p, uint64_t timeout_ns) {
                 int r;
 
                 if (p->failed > 0)
-                        return -EIO;
+                        return pool_first_error(p);
                 r = pool_read_notes(p, deadline);
                 if (r == 0)
                         return -ETIMEDOUT;
@@ -209,4 +221,12 @@ void bench_worker_count(struct bench_worker *w, unsigned n) {
                 rep->first_ns = now;
         __atomic_store_n(&rep->last_ns, now, __ATOMIC_RELAXED);
         __atomic_store_n(&rep->count, rep->count + n, __ATOMIC_RELAXED);
+}
+
+int bench_worker_idle(struct bench_worker *w) {
+        bench_worker_ready(w);
+        while (!bench_worker_stopped(w))
+                nanosleep(&(struct timespec) { .tv_sec = BENCH_IDLE_SLICE_MS / 1000,
+                                               .tv_nsec = BENCH_IDLE_SLICE_MS % 1000 * NSEC_PER_MSEC }, NULL);
+        return 0;
 }

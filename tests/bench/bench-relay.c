@@ -407,6 +407,12 @@ static int relay_throughput(void *state, const struct bench_config *cfg, struct 
         return bench_flow_run(cfg, state, &relay_flow_ops, 1, cfg->tput_count, ret);
 }
 
+/* plain relay: one send() per message is what it always does; relay-mmsg
+ * has no such row (it is the plain relay then). */
+static int relay_single(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
+        return bench_flow_run(cfg, state, &relay_flow_ops, 1, cfg->single_count, ret);
+}
+
 static int relay_fanout(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &relay_flow_ops, n, bench_fanout_msgs(cfg, n), ret);
 }
@@ -438,18 +444,24 @@ static int relay_idle_rss(void *state, const struct bench_config *cfg, unsigned 
         return bench_rss_run(s->pid, k, state, &relay_rss_ops, ret);
 }
 
+/* Neither relay has an isolation row: it copies every frame to every
+ * subscriber, so a flood would reach the ping-pong pair too, and a
+ * receiver that never reads blocks it for SO_SNDTIMEO per frame. */
 const struct bench_backend bench_backend_relay = {
         .name = "relay",
+        .na_reason = "relay: isolation: every frame goes to every subscriber, no addressing",
         .setup = relay_setup,
         .teardown = relay_teardown,
         .pingpong = &relay_pingpong_ops,
         .throughput = relay_throughput,
+        .single = relay_single,
         .fanout = relay_fanout,
         .idle_rss = relay_idle_rss,
 };
 
 const struct bench_backend bench_backend_relay_mmsg = {
         .name = "relay-mmsg",
+        .na_reason = "relay-mmsg: one send per call is the relay column; isolation: as relay",
         .setup = relay_mmsg_setup,
         .teardown = relay_teardown,
         .pingpong = &relay_pingpong_ops,

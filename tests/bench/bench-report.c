@@ -16,9 +16,12 @@ static const struct {
         [BENCH_ROW_LAT_P99] = { "latency p99 (us)", "latency_p99_us", false },
         [BENCH_ROW_LAT_P999] = { "latency p99.9 (us)", "latency_p99_9_us", false },
         [BENCH_ROW_THROUGHPUT] = { "1:1 throughput (sig/s)", "throughput_per_s", true },
+        [BENCH_ROW_SINGLE] = { "1:1, 1 send/call (sig/s)", "one_send_per_call_per_s", true },
         [BENCH_ROW_FANOUT_10] = { "fan-out 10 (deliv/s)", "fanout_10_deliveries_per_s", true },
         [BENCH_ROW_FANOUT_100] = { "fan-out 100 (deliv/s)", "fanout_100_deliveries_per_s", true },
-        [BENCH_ROW_FANOUT_1000] = { "fan-out 1000 (deliv/s)", "fanout_1000_deliveries_per_s", true },
+        /* its N is cfg->fanout_n[2]: 1000, or fewer with --quick */
+        [BENCH_ROW_FANOUT_1000] = { "fan-out %u (deliv/s)", "fanout_1000_deliveries_per_s", true },
+        [BENCH_ROW_ISOLATION] = { "isolation p99 x alone", "isolation_p99_loaded_over_alone", false },
         [BENCH_ROW_RSS] = { "RSS/idle client (B)", "rss_per_idle_client_bytes", false },
 };
 
@@ -74,6 +77,8 @@ static void format_cell(enum bench_row row, const struct bench_cell *c, char *bu
                 format_rate(c->value, buf, size);
         else if (row == BENCH_ROW_RSS)
                 snprintf(buf, size, "%.0f", c->value);
+        else if (row == BENCH_ROW_ISOLATION)
+                snprintf(buf, size, "%.2fx", c->value);
         else
                 snprintf(buf, size, "%.1f", c->value);
 }
@@ -87,6 +92,16 @@ static void format_ratio(const struct bench_cell *c, const struct bench_cell *re
         }
         x = c->value / ref->value;
         snprintf(buf, size, x >= 100 ? "%.0fx" : x >= 0.1 ? "%.2fx" : "%.3fx", x);
+}
+
+static void print_label(const struct bench_config *cfg, enum bench_row row) {
+        char label[64];
+
+        if (row == BENCH_ROW_FANOUT_1000)
+                snprintf(label, sizeof(label), "fan-out %u (deliv/s)", cfg->fanout_n[2]);
+        else
+                snprintf(label, sizeof(label), "%s", rows[row].label);
+        printf("%-*s", LABEL_WIDTH, label);
 }
 
 static ssize_t column_of(const struct bench_results *res, const char *name) {
@@ -125,13 +140,19 @@ static void print_machine(const struct bench_config *cfg, const struct bench_res
         printf("load:    %s at start, %s at end (1, 5, 15 min)\n", res->load_start, res->load_end);
         printf("counts:  latency %u round trips or %.1f s, interleaved with the others in %u slices;\n"
                "         1:1 %llu messages or %.1f s;\n"
+               "         1:1 one send per call: %llu messages or %.1f s;\n"
                "         fan-out to N: %llu/N messages or %.1f s, receivers get %.1f s more;\n"
+               "         every receiver is a process of its own (N = 10, 100, %u);\n"
+               "         isolation: p99 of %u round trips or %.1f s, alone, then while a flood\n"
+               "         to a receiver that never reads runs (started %.1f s before);\n"
                "         idle clients K=%u (RLIMIT_NOFILE %ld); RLIMIT_SIGPENDING %ld; frames 64 B%s\n",
                cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
                (unsigned long long) cfg->tput_count,
-               (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
-               (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9, cfg->rss_clients,
-               cfg->nofile, cfg->sigpending, cfg->quick ? "; --quick: no fan-out 1000" : "");
+               (double) cfg->send_budget_ns / 1e9, (unsigned long long) cfg->single_count,
+               (double) cfg->single_budget_ns / 1e9, (unsigned long long) cfg->fanout_deliveries,
+               (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9, cfg->fanout_n[2],
+               cfg->iso_count, (double) cfg->iso_budget_ns / 1e9, (double) cfg->iso_settle_ns / 1e9,
+               cfg->rss_clients, cfg->nofile, cfg->sigpending, cfg->quick ? "; --quick" : "");
         if (cfg->repeat > 1)
                 printf("runs:    every measure %u times, one system after the other in turn; each cell is\n"
                        "         the median of its runs, the notes are the last run's\n", cfg->repeat);
@@ -146,23 +167,25 @@ static bool row_shown(const struct bench_results *res, enum bench_row row) {
 }
 
 /* sigbroker against the relay (the least a hop costs), the batching relay
- * (what its throughput is held to) and dbus-daemon. */
-static void print_main_table(const struct bench_results *res) {
+ * (what its throughput is held to), dbus-broker and dbus-daemon. */
+static void print_main_table(const struct bench_config *cfg, const struct bench_results *res) {
         ssize_t relay = column_of(res, "relay"), dbus = column_of(res, "dbus-daemon");
         ssize_t mmsg = column_of(res, "relay-mmsg"), sb = column_of(res, "sigbroker");
+        ssize_t broker = column_of(res, "dbus-broker");
         static const struct bench_cell none = { BENCH_CELL_NA, 0 };
         char buf[32];
 
         printf("%-*s", LABEL_WIDTH, "row");
         for (size_t i = 0; i < res->n_backends; i++)
                 printf("%*s", COL_WIDTH, res->backends[i]->name);
-        printf("%*s%*s%*s\n", COL_WIDTH, "sb/relay", COL_WIDTH, "sb/mmsg", COL_WIDTH, "sb/dbus");
+        printf("%*s%*s%*s%*s\n", COL_WIDTH, "sb/relay", COL_WIDTH, "sb/mmsg", COL_WIDTH, "sb/broker",
+               COL_WIDTH, "sb/dbus");
         for (enum bench_row row = 0; row < _BENCH_ROW_MAX; row++) {
                 const struct bench_cell *sbc = sb >= 0 ? &res->cells[row][sb] : &none;
 
                 if (!row_shown(res, row))
                         continue;
-                printf("%-*s", LABEL_WIDTH, rows[row].label);
+                print_label(cfg, row);
                 for (size_t i = 0; i < res->n_backends; i++) {
                         format_cell(row, &res->cells[row][i], buf, sizeof(buf));
                         printf("%*s", COL_WIDTH, buf);
@@ -171,13 +194,16 @@ static void print_main_table(const struct bench_results *res) {
                 printf("%*s", COL_WIDTH, buf);
                 format_ratio(sbc, mmsg >= 0 ? &res->cells[row][mmsg] : &none, buf, sizeof(buf));
                 printf("%*s", COL_WIDTH, buf);
+                format_ratio(sbc, broker >= 0 ? &res->cells[row][broker] : &none, buf, sizeof(buf));
+                printf("%*s", COL_WIDTH, buf);
                 format_ratio(sbc, dbus >= 0 ? &res->cells[row][dbus] : &none, buf, sizeof(buf));
                 printf("%*s\n", COL_WIDTH, buf);
         }
 }
 
 /* Every other backend divided by the reference column. */
-static void print_ratio_table(const struct bench_results *res, const char *ref_name) {
+static void print_ratio_table(const struct bench_config *cfg, const struct bench_results *res,
+                              const char *ref_name) {
         ssize_t ref = column_of(res, ref_name);
         char buf[32];
 
@@ -192,7 +218,7 @@ static void print_ratio_table(const struct bench_results *res, const char *ref_n
         for (enum bench_row row = 0; row < _BENCH_ROW_MAX; row++) {
                 if (!row_shown(res, row))
                         continue;
-                printf("%-*s", LABEL_WIDTH, rows[row].label);
+                print_label(cfg, row);
                 for (size_t i = 0; i < res->n_backends; i++) {
                         if ((ssize_t) i == ref)
                                 continue;
@@ -226,9 +252,11 @@ static void print_notes(const struct bench_results *res) {
 
 void bench_report_text(const struct bench_config *cfg, const struct bench_results *res) {
         print_machine(cfg, res);
-        print_main_table(res);
-        print_ratio_table(res, "relay");
-        print_ratio_table(res, "dbus-daemon");
+        print_main_table(cfg, res);
+        print_ratio_table(cfg, res, "relay");
+        print_ratio_table(cfg, res, "relay-mmsg");
+        print_ratio_table(cfg, res, "dbus-broker");
+        print_ratio_table(cfg, res, "dbus-daemon");
         print_notes(res);
         fflush(stdout);
 }
@@ -266,12 +294,14 @@ static void json_machine_config(const struct bench_config *cfg, const struct ben
         json_string(res->load_end);
         printf("},\"config\":{\"quick\":%s,\"latency_count\":%u,\"latency_budget_s\":%.3f,"
                "\"latency_slices\":%u,\"repeat\":%u,\"throughput_count\":%llu,\"fanout_deliveries\":%llu,"
-               "\"send_budget_s\":%.3f,\"grace_s\":%.3f,\"idle_clients\":%u,\"rlimit_nofile\":%ld,"
+               "\"send_budget_s\":%.3f,\"grace_s\":%.3f,\"one_per_call_count\":%llu,\"fanout_last_n\":%u,"
+               "\"isolation_count\":%u,\"isolation_budget_s\":%.3f,\"idle_clients\":%u,\"rlimit_nofile\":%ld,"
                "\"rlimit_sigpending\":%ld,\"frame_bytes\":64},",
                cfg->quick ? "true" : "false", cfg->lat_count, (double) cfg->lat_budget_ns / 1e9, cfg->lat_slices,
                cfg->repeat, (unsigned long long) cfg->tput_count, (unsigned long long) cfg->fanout_deliveries,
                (double) cfg->send_budget_ns / 1e9, (double) cfg->grace_ns / 1e9,
-               cfg->rss_clients, cfg->nofile, cfg->sigpending);
+               (unsigned long long) cfg->single_count, cfg->fanout_n[2], cfg->iso_count,
+               (double) cfg->iso_budget_ns / 1e9, cfg->rss_clients, cfg->nofile, cfg->sigpending);
 }
 
 static void json_row(const struct bench_results *res, enum bench_row row) {

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -104,6 +105,72 @@ void bench_pingpong_run(const struct bench_config *cfg, struct bench_pingpong *r
         }
         for (size_t i = 0; i < n; i++)
                 pingpong_close(cfg, &runs[i]);
+}
+
+/* One phase of the isolation row: the p99 of one system's round trips,
+ * in one slice. */
+static int isolation_phase(const struct bench_config *cfg, void *state, const struct bench_pingpong_ops *ops,
+                           double *ret_p99_us) {
+        struct bench_config c = *cfg;
+        struct bench_pingpong run = { .ops = ops, .state = state };
+
+        c.lat_count = cfg->iso_count;
+        c.lat_budget_ns = cfg->iso_budget_ns;
+        c.lat_slices = 1;
+        bench_pingpong_run(&c, &run, 1);
+        if (run.error < 0)
+                return run.error;
+        *ret_p99_us = run.result.p99_us;
+        return 0;
+}
+
+/*
+ * Isolation: the p99 of a ping-pong pair alone, then while a flooder (a
+ * process of its own) sends as fast as it can to a sink that subscribed
+ * and never reads, so that the sink's queue (or socket) is full and stays
+ * full. The flood starts iso_settle_ns before the second phase. A broker
+ * that isolates its clients answers the pair as before; one that blocks
+ * on the sink, or spends its time on the flood, does not.
+ */
+int bench_isolation_run(const struct bench_config *cfg, void *state, const struct bench_pingpong_ops *pingpong,
+                        const struct bench_flood_ops *flood, struct bench_isolation *ret) {
+        _cleanup_(bench_pool_done) struct bench_pool sink = BENCH_POOL_INIT, flooder = BENCH_POOL_INIT;
+        struct bench_flood_arg arg = { .state = state };
+        struct bench_flow counts = {};
+        struct timespec settle = {
+                .tv_sec = (time_t) (cfg->iso_settle_ns / NSEC_PER_SEC),
+                .tv_nsec = (long) (cfg->iso_settle_ns % NSEC_PER_SEC),
+        };
+        int r;
+
+        r = isolation_phase(cfg, state, pingpong, &ret->p99_unloaded_us);
+        if (r < 0)
+                return r;
+        r = bench_pool_start(&sink, 1, flood->sink, state);
+        if (r >= 0)
+                r = bench_pool_wait_ready(&sink, cfg->ready_timeout_ns);
+        if (r < 0)
+                return r;
+        arg.sink = sink.pids[0];
+        r = bench_pool_start(&flooder, 1, flood->flood, &arg);
+        if (r >= 0)
+                r = bench_pool_wait_ready(&flooder, cfg->ready_timeout_ns);
+        if (r < 0)
+                return r;
+        nanosleep(&settle, NULL);
+        r = isolation_phase(cfg, state, pingpong, &ret->p99_loaded_us);
+        bench_pool_collect(&flooder, bench_now_ns(), &counts); /* stops it */
+        ret->flooded = counts.delivered;
+        if (r < 0)
+                return r;
+        if (counts.reported > 0 && flooder.failed > 0)
+                bench_note_append(ret->note, sizeof(ret->note), "the flooder failed: %s",
+                                  strerror(-flooder.shm->reports[0].error));
+        ret->ratio = ret->p99_unloaded_us > 0 ? ret->p99_loaded_us / ret->p99_unloaded_us : 0;
+        bench_note_append(ret->note, sizeof(ret->note),
+                          "p99 %.1f us alone, %.1f us while %llu sends flooded a receiver that never reads",
+                          ret->p99_unloaded_us, ret->p99_loaded_us, (unsigned long long) ret->flooded);
+        return 0;
 }
 
 uint64_t bench_fanout_msgs(const struct bench_config *cfg, unsigned n) {

@@ -23,6 +23,13 @@
  *   The sender broadcasts with sigbroker_send_async(), which packs about a
  *   thousand SENDs into a 128 KiB packet, and keeps at most
  *   SBB_MAX_OUTSTANDING unanswered with sigbroker_collect_results().
+ * - one send per call: sigbroker_send() per signal, to the receiver's pid,
+ *   which waits for the daemon's answer before the next; a signal refused
+ *   because the receiver's queue is full (EAGAIN) is sent again.
+ * - isolation: the sink connects with the default window and subscribes,
+ *   then never reads; the flooder sends to its pid with
+ *   sigbroker_send_async(), keeping SBB_MAX_OUTSTANDING unanswered, and
+ *   takes the refusals (EAGAIN once the sink's queue is full) as they come.
  * - idle RSS: connect + subscribe, then nothing.
  *
  * Pacing. The relay's sender is slowed down by its blocking sends; a
@@ -373,6 +380,7 @@ static int sbb_receiver(struct bench_worker *w) {
 
 struct sbb_sender {
         sigbroker *sb;
+        sigbroker_target first;         /* the first receiver, by pid */
         const struct bench_shared *shm; /* the receivers' counts */
         unsigned n;
         uint64_t lead_max;              /* frames ahead of the slowest receiver */
@@ -403,6 +411,7 @@ static int sbb_sender_open(void *state, const struct bench_pool *pool, void **re
         }
         snd->shm = pool->shm;
         snd->n = pool->n;
+        snd->first = (sigbroker_target) { .kind = SIGBROKER_TARGET_PID, .id = (uint64_t) pool->pids[0] };
         snd->lead_max = max_queue / 2;
         if (snd->lead_max > SBB_MAX_PENDING / 2 / pool->n)
                 snd->lead_max = SBB_MAX_PENDING / 2 / pool->n;
@@ -514,6 +523,33 @@ static int sbb_send(void *sender, uint64_t count, uint64_t deadline_ns, uint64_t
         return r < 0 ? r : 0;
 }
 
+/* One signal per call, each answered before the next is sent. */
+static int sbb_send_single(void *sender, uint64_t count, uint64_t deadline_ns, uint64_t *ret_sent) {
+        struct sbb_sender *snd = sender;
+        uint64_t sent = 0;
+        int r = 0;
+
+        bench_frame_init(&snd->frame, BENCH_FRAME_DATA, 0);
+        while (sent < count) {
+                snd->frame.sent_ns = bench_now_ns();
+                if (snd->frame.sent_ns >= deadline_ns)
+                        break;
+                snd->frame.seq = sent;
+                r = sigbroker_send(snd->sb, &snd->first, sbb_signo(), 0, &snd->frame, sizeof(snd->frame), NULL);
+                if (r == -EAGAIN) {
+                        snd->resent++;
+                        sbb_sleep();
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                sent++;
+        }
+        snd->accepted = sent;
+        *ret_sent = sent;
+        return r == -EAGAIN ? 0 : r;
+}
+
 static int sbb_send_end(void *sender, uint64_t sent, uint64_t deadline_ns) {
         struct sbb_sender *snd = sender;
         struct bench_frame f;
@@ -550,13 +586,69 @@ static const struct bench_flow_ops sbb_flow_ops = {
         .close = sbb_sender_close,
 };
 
+static const struct bench_flow_ops sbb_single_ops = {
+        .receiver = sbb_receiver,
+        .open = sbb_sender_open,
+        .send = sbb_send_single,
+        .end = sbb_send_end,
+        .close = sbb_sender_close,
+};
+
 static int sbb_throughput(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &sbb_flow_ops, 1, cfg->tput_count, ret);
+}
+
+static int sbb_single(void *state, const struct bench_config *cfg, struct bench_flow *ret) {
+        return bench_flow_run(cfg, state, &sbb_single_ops, 1, cfg->single_count, ret);
 }
 
 static int sbb_fanout(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret) {
         return bench_flow_run(cfg, state, &sbb_flow_ops, n, bench_fanout_msgs(cfg, n), ret);
 }
+
+/* ---- isolation --------------------------------------------------------- */
+
+static int sbb_sink(struct bench_worker *w) {
+        _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
+        int r;
+
+        r = sbb_connect(w->arg, true, 0, &sb);
+        return r < 0 ? r : bench_worker_idle(w);
+}
+
+/* Signals to the sink's pid as fast as the daemon answers, until stopped;
+ * refusals (its queue is full) are what a flood gets, not an error. */
+static int sbb_flood(struct bench_worker *w) {
+        const struct bench_flood_arg *a = w->arg;
+        const sigbroker_target sink = { .kind = SIGBROKER_TARGET_PID, .id = (uint64_t) a->sink };
+        _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
+        struct bench_frame f;
+        int r;
+
+        r = sbb_connect(a->state, false, 0, &sb);
+        if (r < 0)
+                return r;
+        bench_worker_ready(w);
+        bench_frame_init(&f, BENCH_FRAME_DATA, 0);
+        while (!bench_worker_stopped(w) && r >= 0) {
+                sigbroker_batch_result t;
+
+                for (unsigned i = 0; i < SBB_BATCH && r >= 0; i++, f.seq++)
+                        r = sigbroker_send_async(sb, &sink, sbb_signo(), 0, &f, sizeof(f), NULL);
+                if (r >= 0)
+                        r = sigbroker_collect_results(sb, SBB_MAX_OUTSTANDING, SBB_COLLECT_TIMEOUT_US, &t);
+                if (r >= 0 && t.failed > 0 && t.first_error != -EAGAIN)
+                        r = t.first_error;
+                if (r >= 0)
+                        bench_worker_count(w, SBB_BATCH);
+        }
+        return r == -EINTR ? 0 : r;
+}
+
+static const struct bench_flood_ops sbb_flood_ops = {
+        .sink = sbb_sink,
+        .flood = sbb_flood,
+};
 
 /* ---- idle clients ------------------------------------------------------ */
 
@@ -593,6 +685,8 @@ const struct bench_backend bench_backend_sigbroker = {
         .teardown = sbb_teardown,
         .pingpong = &sbb_pingpong_ops,
         .throughput = sbb_throughput,
+        .single = sbb_single,
         .fanout = sbb_fanout,
         .idle_rss = sbb_idle_rss,
+        .flood = &sbb_flood_ops,
 };

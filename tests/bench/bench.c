@@ -28,6 +28,7 @@ static const struct bench_backend *const bench_backends[] = {
         &bench_backend_relay,
         &bench_backend_relay_mmsg,
         &bench_backend_dbus,
+        &bench_backend_dbus_broker,
         &bench_backend_kernel,
         &bench_backend_sigbroker,
 };
@@ -35,9 +36,11 @@ static const struct bench_backend *const bench_backends[] = {
 static const char *const measure_names[_BENCH_MEASURE_MAX] = {
         [BENCH_MEASURE_LATENCY] = "latency",
         [BENCH_MEASURE_THROUGHPUT] = "throughput",
+        [BENCH_MEASURE_SINGLE] = "one-per-call",
         [BENCH_MEASURE_FANOUT_10] = "fanout-10",
         [BENCH_MEASURE_FANOUT_100] = "fanout-100",
         [BENCH_MEASURE_FANOUT_1000] = "fanout-1000",
+        [BENCH_MEASURE_ISOLATION] = "isolation",
         [BENCH_MEASURE_IDLE_RSS] = "idle-rss",
 };
 
@@ -48,8 +51,15 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
                 .lat_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
                 .lat_slices = LAT_SLICES,
                 .tput_count = quick ? 100000 : 4000000,
+                .single_count = quick ? 20000 : 4000000,
+                .single_budget_ns = quick ? 200 * NSEC_PER_MSEC : 1 * NSEC_PER_SEC,
                 .fanout_deliveries = quick ? 100000 : 8000000,
-                .fanout_n = { 10, 100, 1000 },
+                /* --quick: forking and connecting 1000 receivers alone
+                 * takes seconds per backend on a 2-vCPU VM */
+                .fanout_n = { 10, 100, quick ? 20 : 1000 },
+                .iso_count = quick ? 300 : 5000,
+                .iso_budget_ns = quick ? 150 * NSEC_PER_MSEC : 600 * NSEC_PER_MSEC,
+                .iso_settle_ns = quick ? 100 * NSEC_PER_MSEC : 300 * NSEC_PER_MSEC,
                 .send_budget_ns = quick ? 300 * NSEC_PER_MSEC : 2 * NSEC_PER_SEC,
                 .grace_ns = quick ? 2 * NSEC_PER_SEC : 3 * NSEC_PER_SEC,
                 .ready_timeout_ns = 60 * NSEC_PER_SEC,
@@ -60,10 +70,11 @@ static void config_defaults(struct bench_config *cfg, bool quick) {
 static void usage(FILE *f) {
         fprintf(f, "usage: sigbroker-bench [--quick] [--only MEASURE] [--backend NAME] [--json] [--verbose]\n"
                    "                       [--repeat N]\n"
-                   "  --quick           small counts, a smoke run (< 20 s)\n"
-                   "  --only MEASURE    latency, throughput, fanout-10, fanout-100, fanout-1000,\n"
-                   "                    idle-rss; a prefix selects several (fanout)\n"
-                   "  --backend NAME    relay, relay-mmsg, dbus-daemon, kernel, sigbroker\n"
+                   "  --quick           small counts, a smoke run (fan-out 20 for 1000)\n"
+                   "  --only MEASURE    latency, throughput, one-per-call, fanout-10, fanout-100,\n"
+                   "                    fanout-1000, isolation, idle-rss; a prefix selects\n"
+                   "                    several (fanout)\n"
+                   "  --backend NAME    relay, relay-mmsg, dbus-daemon, dbus-broker, kernel, sigbroker\n"
                    "  --json            one JSON object instead of the table\n"
                    "  --verbose         phase timings on stderr\n"
                    "  --repeat N        every measure N times (at most %d), medians reported\n",
@@ -118,11 +129,7 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg, const cha
         return 1;
 }
 
-/* --quick leaves out fan-out 1000: forking 1000 subscribers alone takes
- * seconds per backend on a 2-vCPU VM. */
 static bool measure_selected(const struct bench_config *cfg, enum bench_measure m) {
-        if (cfg->quick && m == BENCH_MEASURE_FANOUT_1000)
-                return false;
         return !cfg->only || strncmp(measure_names[m], cfg->only, strlen(cfg->only)) == 0;
 }
 
@@ -172,15 +179,20 @@ static int measure_flow(const struct bench_config *cfg, const struct bench_backe
                         enum bench_measure m, struct bench_results *res, size_t col) {
         static const enum bench_row rows[] = {
                 [BENCH_MEASURE_THROUGHPUT] = BENCH_ROW_THROUGHPUT,
+                [BENCH_MEASURE_SINGLE] = BENCH_ROW_SINGLE,
                 [BENCH_MEASURE_FANOUT_10] = BENCH_ROW_FANOUT_10,
                 [BENCH_MEASURE_FANOUT_100] = BENCH_ROW_FANOUT_100,
                 [BENCH_MEASURE_FANOUT_1000] = BENCH_ROW_FANOUT_1000,
         };
+        struct bench_config single = *cfg;
         struct bench_flow flow = {};
         int r;
 
+        single.send_budget_ns = cfg->single_budget_ns;
         if (m == BENCH_MEASURE_THROUGHPUT)
                 r = b->throughput(state, cfg, &flow);
+        else if (m == BENCH_MEASURE_SINGLE)
+                r = b->single(state, &single, &flow);
         else
                 r = b->fanout(state, cfg, cfg->fanout_n[m - BENCH_MEASURE_FANOUT_10], &flow);
         set_cell(res, rows[m], col, r, flow.per_sec);
@@ -203,10 +215,23 @@ static int measure_rss(const struct bench_config *cfg, const struct bench_backen
         return r;
 }
 
+static int measure_isolation(const struct bench_config *cfg, const struct bench_backend *b, void *state,
+                             struct bench_results *res, size_t col) {
+        struct bench_isolation iso = {};
+        int r = bench_isolation_run(cfg, state, b->pingpong, b->flood, &iso);
+
+        set_cell(res, BENCH_ROW_ISOLATION, col, r, iso.ratio);
+        if (r >= 0 && iso.note[0])
+                bench_results_note(res, b->name, "isolation", iso.note);
+        return r;
+}
+
 static bool backend_has(const struct bench_backend *b, enum bench_measure m) {
         switch (m) {
         case BENCH_MEASURE_LATENCY: return b->pingpong;
         case BENCH_MEASURE_THROUGHPUT: return b->throughput;
+        case BENCH_MEASURE_SINGLE: return b->single;
+        case BENCH_MEASURE_ISOLATION: return b->pingpong && b->flood;
         case BENCH_MEASURE_IDLE_RSS: return b->idle_rss;
         default: return b->fanout;
         }
@@ -216,14 +241,22 @@ static int measure_dispatch(const struct bench_config *cfg, const struct bench_b
                             enum bench_measure m, struct bench_results *res, size_t col) {
         if (m == BENCH_MEASURE_IDLE_RSS)
                 return measure_rss(cfg, b, state, res, col);
+        if (m == BENCH_MEASURE_ISOLATION)
+                return measure_isolation(cfg, b, state, res, col);
         return measure_flow(cfg, b, state, m, res, col);
 }
 
 /* Marks every row of measure m for one backend as n/a or error. */
 static void set_measure_cells(struct bench_results *res, enum bench_measure m, size_t col, int r) {
         static const enum bench_row first[] = {
-                BENCH_ROW_LAT_P50, BENCH_ROW_THROUGHPUT, BENCH_ROW_FANOUT_10,
-                BENCH_ROW_FANOUT_100, BENCH_ROW_FANOUT_1000, BENCH_ROW_RSS,
+                [BENCH_MEASURE_LATENCY] = BENCH_ROW_LAT_P50,
+                [BENCH_MEASURE_THROUGHPUT] = BENCH_ROW_THROUGHPUT,
+                [BENCH_MEASURE_SINGLE] = BENCH_ROW_SINGLE,
+                [BENCH_MEASURE_FANOUT_10] = BENCH_ROW_FANOUT_10,
+                [BENCH_MEASURE_FANOUT_100] = BENCH_ROW_FANOUT_100,
+                [BENCH_MEASURE_FANOUT_1000] = BENCH_ROW_FANOUT_1000,
+                [BENCH_MEASURE_ISOLATION] = BENCH_ROW_ISOLATION,
+                [BENCH_MEASURE_IDLE_RSS] = BENCH_ROW_RSS,
         };
         unsigned n = m == BENCH_MEASURE_LATENCY ? 3 : 1;
 

@@ -51,9 +51,11 @@ _Static_assert(sizeof(struct bench_frame) == 64, "a frame is 64 bytes");
 enum bench_measure {
         BENCH_MEASURE_LATENCY,
         BENCH_MEASURE_THROUGHPUT,
+        BENCH_MEASURE_SINGLE,          /* 1:1, one send per call */
         BENCH_MEASURE_FANOUT_10,
         BENCH_MEASURE_FANOUT_100,
         BENCH_MEASURE_FANOUT_1000,
+        BENCH_MEASURE_ISOLATION,
         BENCH_MEASURE_IDLE_RSS,
         _BENCH_MEASURE_MAX,
 };
@@ -69,8 +71,13 @@ struct bench_config {
         unsigned lat_slices;           /* ... taken in this many slices per system */
         unsigned repeat;               /* every measure this many times; medians reported */
         uint64_t tput_count;           /* 1:1 messages */
+        uint64_t single_count;         /* 1:1 messages sent one per call */
+        uint64_t single_budget_ns;     /* ... or this long (send_budget_ns for that row) */
         uint64_t fanout_deliveries;    /* fan-out to N sends this / N messages */
-        unsigned fanout_n[3];          /* 10, 100, 1000 */
+        unsigned fanout_n[3];          /* 10, 100, 1000 (--quick: a smaller last one) */
+        unsigned iso_count;            /* isolation: round trips per phase */
+        uint64_t iso_budget_ns;        /* ... or this long per phase */
+        uint64_t iso_settle_ns;        /* the flood runs this long before pinging */
         uint64_t send_budget_ns;       /* a pipelining sender stops after this */
         uint64_t grace_ns;             /* receivers may finish this long after */
         uint64_t ready_timeout_ns;     /* workers must be subscribed by then */
@@ -100,6 +107,15 @@ struct bench_flow {
         char note[BENCH_NOTE_MAX];
 };
 
+/* Isolation: one ping-pong pair's p99 alone, then while another client
+ * floods a receiver that never reads; value = loaded / unloaded. */
+struct bench_isolation {
+        double p99_unloaded_us, p99_loaded_us;
+        double ratio;
+        uint64_t flooded;              /* sends the flooder got out meanwhile */
+        char note[BENCH_NOTE_MAX];
+};
+
 struct bench_rss {
         unsigned clients;
         long before_kb, after_kb;
@@ -110,6 +126,7 @@ struct bench_rss {
 /* ---- the backend interface --------------------------------------------- */
 
 struct bench_pingpong_ops;
+struct bench_flood_ops;
 
 /*
  * Every measurement gets a fresh system: setup, one measure, teardown.
@@ -125,13 +142,18 @@ struct bench_backend {
         void *(*teardown)(void *state); /* accepts NULL, returns NULL */
         const struct bench_pingpong_ops *pingpong;
         int (*throughput)(void *state, const struct bench_config *cfg, struct bench_flow *ret);
+        /* 1:1, every signal sent and flushed on its own */
+        int (*single)(void *state, const struct bench_config *cfg, struct bench_flow *ret);
         int (*fanout)(void *state, const struct bench_config *cfg, unsigned n, struct bench_flow *ret);
         int (*idle_rss)(void *state, const struct bench_config *cfg, unsigned k, struct bench_rss *ret);
+        /* With pingpong, the isolation row (bench_isolation_run) */
+        const struct bench_flood_ops *flood;
 };
 
 extern const struct bench_backend bench_backend_relay;
 extern const struct bench_backend bench_backend_relay_mmsg;
 extern const struct bench_backend bench_backend_dbus;
+extern const struct bench_backend bench_backend_dbus_broker;
 extern const struct bench_backend bench_backend_kernel;
 extern const struct bench_backend bench_backend_sigbroker;
 
@@ -246,6 +268,8 @@ void bench_worker_ready(struct bench_worker *w);
 bool bench_worker_stopped(const struct bench_worker *w);
 void bench_worker_count(struct bench_worker *w, unsigned n);
 struct bench_report *bench_worker_report(struct bench_worker *w);
+/* Ready, then nothing at all until stopped: returns 0. */
+int bench_worker_idle(struct bench_worker *w);
 
 /* ---- bench-run.c: measurement drivers a backend fills in --------------- */
 
@@ -265,6 +289,20 @@ struct bench_flow_ops {
         int (*send)(void *sender, uint64_t count, uint64_t deadline_ns, uint64_t *ret_sent);
         int (*end)(void *sender, uint64_t sent, uint64_t deadline_ns);
         void (*close)(void *sender, struct bench_flow *ret); /* may add a note */
+};
+
+/* Isolation: a sink that subscribes and never reads, and a flooder that
+ * sends to it as fast as it can until stopped, each a forked worker. The
+ * flooder's w->arg is a struct bench_flood_arg. Either counts with
+ * bench_worker_count (the flooder: what it sent). */
+struct bench_flood_ops {
+        bench_worker_fn sink;          /* connect, subscribe, then bench_worker_idle() */
+        bench_worker_fn flood;
+};
+
+struct bench_flood_arg {
+        void *state;
+        pid_t sink;                    /* for brokers that address a pid */
 };
 
 /* Idle clients: connected and subscribed, then left alone. open_many
@@ -295,6 +333,8 @@ void bench_pingpong_run(const struct bench_config *cfg, struct bench_pingpong *r
 int bench_flow_run(const struct bench_config *cfg, void *state, const struct bench_flow_ops *ops,
                    unsigned n, uint64_t msgs, struct bench_flow *ret);
 uint64_t bench_fanout_msgs(const struct bench_config *cfg, unsigned n);
+int bench_isolation_run(const struct bench_config *cfg, void *state, const struct bench_pingpong_ops *pingpong,
+                        const struct bench_flood_ops *flood, struct bench_isolation *ret);
 int bench_rss_run(pid_t broker, unsigned k, void *state, const struct bench_rss_ops *ops,
                   struct bench_rss *ret);
 
@@ -305,9 +345,11 @@ enum bench_row {
         BENCH_ROW_LAT_P99,
         BENCH_ROW_LAT_P999,
         BENCH_ROW_THROUGHPUT,
+        BENCH_ROW_SINGLE,
         BENCH_ROW_FANOUT_10,
         BENCH_ROW_FANOUT_100,
         BENCH_ROW_FANOUT_1000,
+        BENCH_ROW_ISOLATION,
         BENCH_ROW_RSS,
         _BENCH_ROW_MAX,
 };
@@ -349,16 +391,21 @@ void bench_results_medians(struct bench_results *res);
 void bench_report_text(const struct bench_config *cfg, const struct bench_results *res);
 void bench_report_json(const struct bench_config *cfg, const struct bench_results *res);
 
-/* ---- bench-dbus-daemon.c ---------------------------------------------- */
+/* ---- bench-dbus-daemon.c, bench-dbus-broker.c -------------------------- */
 
+/* A bus the bench starts: dbus-daemon, or dbus-broker with the bench as
+ * its controller. The clients (bench-dbus.c) only see the address. */
 struct bench_dbus_daemon {
         pid_t pid;
         struct bench_server_paths paths;
         char address[256];             /* what clients connect to */
+        void *controller;              /* dbus-broker: our sd_bus end of its controller socket */
 };
 
 int bench_dbus_daemon_start(const struct bench_config *cfg, struct bench_dbus_daemon **ret);
-void *bench_dbus_daemon_stop(struct bench_dbus_daemon *d); /* accepts NULL, returns NULL */
+int bench_dbus_broker_start(const struct bench_config *cfg, struct bench_dbus_daemon **ret);
+/* Either kind; accepts NULL, returns NULL */
+void *bench_dbus_daemon_stop(struct bench_dbus_daemon *d);
 
 /* ---- bench-relay-server.c ---------------------------------------------- */
 
