@@ -289,6 +289,9 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = setup_events(b);
         if (r < 0)
                 goto fail;
+        r = peer_identity_init(b);
+        if (r < 0)
+                goto fail;
         r = config_parse_file(b->options.config_path, &b->config, ret_error);
         if (r < 0)
                 goto fail;
