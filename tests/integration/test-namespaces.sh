@@ -95,7 +95,7 @@ sb_stop_pid "$listener" 2
 # The policy lets root mark the end of the listener's signals.
 sock=$dir/p.sock
 printf '[policy]\nallow from uid:0 signals RTMIN+2\n' >"$dir/mark.conf"
-unshare --pid --fork --mount-proc "$SIGBROKERD" --socket "$sock" --config "$dir/mark.conf" \
+unshare --pid --fork --kill-child --mount-proc "$SIGBROKERD" --socket "$sock" --config "$dir/mark.conf" \
     2>"$dir/daemon-pidns.log" &
 pids+=($!)
 sb_wait_for 10 "the pid-namespace daemon's socket" test -S "$sock"
