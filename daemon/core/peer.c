@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <poll.h>
 #include <signal.h>
@@ -98,9 +99,39 @@ static void read_pidfd_info(const Peer *p, ProcCreds *c) {
         c->have_uids = true;
 }
 
-static bool is_daemon_userns(const Broker *b, const char *path) {
+static bool read_text(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return false;
+        buf[n] = 0;
+        return true;
+}
+
+/* Whether the process is in the daemon's user namespace. Its ns/user link
+ * says so exactly, but only to whoever may ptrace it: a daemon without
+ * capabilities (the shipped unit) may not, for other uids. Then its
+ * uid_map, which anyone may read: shown relative to our namespace, it is
+ * our own map only for our namespace or one whose owner could map every id
+ * (CAP_SETUID above it: not a user that made it, whose map covers at most
+ * its own uid). */
+static bool is_daemon_userns(const Peer *p) {
+        char path[64], mine[4096], theirs[4096];
         struct stat st;
-        return stat(path, &st) == 0 && st.st_dev == b->userns_dev && st.st_ino == b->userns_ino;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) p->pid);
+        if (stat(path, &st) == 0)
+                return st.st_dev == p->broker->userns_dev && st.st_ino == p->broker->userns_ino;
+        if (errno != EACCES && errno != EPERM)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) p->pid);
+        return read_text("/proc/self/uid_map", mine, sizeof(mine)) && read_text(path, theirs, sizeof(theirs)) &&
+               strcmp(mine, theirs) == 0;
 }
 
 /* Uid:, CapEff: and Name: from /proc/PID/status, and the user namespace,
@@ -110,8 +141,7 @@ static void read_proc(Peer *p, ProcCreds *c) {
         char path[64], line[256];
         FILE *f;
 
-        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) p->pid);
-        c->own_userns = is_daemon_userns(p->broker, path);
+        c->own_userns = is_daemon_userns(p);
         snprintf(path, sizeof(path), "/proc/%d/status", (int) p->pid);
         f = fopen(path, "re");
         if (!f)

@@ -497,11 +497,11 @@ static void replay_new_peer(Replay *rp, const RecPeer *r) {
                 return;         /* its connection did not come back: nothing to restore */
         if (peer_new_restored(rp->b, fd, r->id, &p) < 0)
                 return;
-        /* Read again from the kernel just now: what the process may have
-         * become since does not count, and neither does what it was if it
-         * no longer is. */
+        /* Read again from the kernel just now (peer_new_restored()): what
+         * the process became since it connected does not count, and neither
+         * does what it was if it no longer is. */
         p->cap_kill = p->cap_kill && (r->flags & 1);
-        p->root = p->root && (r->flags & 2);
+        p->root = p->root && (r->flags & 3);    /* older records: the CAP_KILL bit only */
         if (r->id > rp->b->next_client_id)
                 rp->b->next_client_id = r->id;
 }
