@@ -306,6 +306,9 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = setup_events(b);
         if (r < 0)
                 goto fail;
+        r = peer_identity_init(b);
+        if (r < 0)
+                goto fail;
         /* The built-in path may be absent (the defaults); a path the
          * administrator named must exist. */
         r = config_parse_file(b->options.config_path, !options->config_path, &b->config, ret_error);

@@ -103,6 +103,14 @@ struct Broker {
         RateLimit rl_denied, rl_overflow, rl_violation, rl_uid_limit, rl_accept;
         uint32_t fd_others;             /* fds not the clients' (broker_count_fds()) */
 
+        /* The daemon's own user namespace, the one CAP_KILL and uid 0 count
+         * in, and the uid the kernel shows for an id without a mapping in it
+         * (PEER_UID_NONE when every id has one, as in the initial namespace).
+         * Set by peer_identity_init(). */
+        dev_t userns_dev;
+        ino_t userns_ino;
+        uid_t unmapped_uid;
+
         uint8_t *rxbuf;                 /* one packet in */
         uint8_t *txbuf;                 /* one packet out */
         MemPool out_pool;               /* peers' control buffers of PEER_OUT_INITIAL bytes */

@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <poll.h>
 #include <signal.h>
@@ -7,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "broker.h"
@@ -74,42 +77,163 @@ static bool process_is_running(const Peer *p) {
         struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
 
         if (p->pidfd < 0)
-                return kill(p->pid, 0) == 0 || errno == EPERM;
+                /* kill(0, 0) would ask about our own process group. */
+                return p->pid > 0 && (kill(p->pid, 0) == 0 || errno == EPERM);
         return poll(&pfd, 1, 0) == 0;
 }
 
-/* CapEff and comm from /proc; trusted only while the pidfd says the
- * process is still the one that connected. We read them after accept(),
- * not at connect(): by then the process may have exec'd a set-user-ID
- * program (passwd waits for input with euid 0 and every capability) and
- * left the connection to a child. So CAP_KILL counts only if the process
- * still runs as the uid it connected with, in all four of its uids.
- * (A program with file capabilities is not caught by this.) */
-static void read_proc(Peer *p) {
+/* What the kernel says about the connecting process besides SO_PEERCRED. */
+typedef struct ProcCreds {
+        uid_t ruid, euid, suid;
+        uint64_t cap_eff;
+        bool have_uids, have_caps;
+        bool own_userns;                /* in the daemon's user namespace */
+} ProcCreds;
+
+/* PIDFD_GET_INFO (Linux 6.13): the uids through the pidfd itself, so even
+ * of a process outside our pid namespace, which has no /proc entry here. */
+#ifndef PIDFD_GET_INFO
+struct pidfd_info {
+        uint64_t mask;
+        uint64_t cgroupid;
+        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+};
+#define PIDFD_INFO_CREDS (1UL << 1)
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+#endif
+
+static void read_pidfd_info(const Peer *p, ProcCreds *c) {
+        struct pidfd_info info = { .mask = PIDFD_INFO_CREDS };
+
+        if (p->pidfd < 0 || ioctl(p->pidfd, PIDFD_GET_INFO, &info) < 0 || !(info.mask & PIDFD_INFO_CREDS))
+                return;
+        c->ruid = info.ruid;
+        c->euid = info.euid;
+        c->suid = info.suid;
+        c->have_uids = true;
+}
+
+static bool read_text(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return false;
+        n = read(fd, buf, size - 1);
+        close(fd);
+        if (n < 0)
+                return false;
+        buf[n] = 0;
+        return true;
+}
+
+/* Whether the process is in the daemon's user namespace. Its ns/user link
+ * says so exactly, but only to whoever may ptrace it: a daemon without
+ * capabilities (the shipped unit) may not, for other uids. Then its
+ * uid_map, which anyone may read: shown relative to our namespace, it is
+ * our own map only for our namespace or one whose owner could map every id
+ * (CAP_SETUID above it: not a user that made it, whose map covers at most
+ * its own uid). */
+static bool is_daemon_userns(const Peer *p) {
+        char path[64], mine[4096], theirs[4096];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) p->pid);
+        if (stat(path, &st) == 0)
+                return st.st_dev == p->broker->userns_dev && st.st_ino == p->broker->userns_ino;
+        if (errno != EACCES && errno != EPERM)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) p->pid);
+        return read_text("/proc/self/uid_map", mine, sizeof(mine)) && read_text(path, theirs, sizeof(theirs)) &&
+               strcmp(mine, theirs) == 0;
+}
+
+/* Uid:, CapEff: and Name: from /proc/PID/status, and the user namespace,
+ * whose own uid 0 and capabilities count for nothing here: /proc shows
+ * uids as our namespace sees them, but CapEff relative to the process's. */
+static void read_proc(Peer *p, ProcCreds *c) {
         char path[64], line[256];
-        bool same_uid = false;
         FILE *f;
 
+        c->own_userns = is_daemon_userns(p);
         snprintf(path, sizeof(path), "/proc/%d/status", (int) p->pid);
         f = fopen(path, "re");
         if (!f)
                 return;
         while (fgets(line, sizeof(line), f)) {
                 unsigned long long caps;
+                unsigned r, e, s;
                 if (strncmp(line, "Name:\t", 6) == 0) {
                         size_t n = strcspn(line + 6, "\n");
                         memcpy(p->comm, line + 6, MIN(n, sizeof(p->comm) - 1));
                 } else if (sscanf(line, "CapEff: %llx", &caps) == 1) {
-                        p->cap_kill = (caps >> CAP_KILL_BIT) & 1;
-                } else if (strncmp(line, "Uid:", 4) == 0) {
-                        unsigned r, e, s, fs;
-                        same_uid = sscanf(line + 4, "%u %u %u %u", &r, &e, &s, &fs) == 4 && r == p->uid &&
-                                   e == p->uid && s == p->uid && fs == p->uid;
+                        c->cap_eff = caps;
+                        c->have_caps = true;
+                } else if (sscanf(line, "Uid: %u %u %u", &r, &e, &s) == 3) {
+                        c->ruid = r;
+                        c->euid = e;
+                        c->suid = s;
+                        c->have_uids = true;
                 }
         }
         fclose(f);
-        if (!same_uid || !process_is_running(p))
-                p->cap_kill = false;
+}
+
+static uid_t mapped(const Broker *b, uid_t uid) {
+        return uid == b->unmapped_uid ? PEER_UID_NONE : uid;
+}
+
+/* The snapshot the kill(2) rule uses from now on. SO_PEERCRED gave the
+ * euid as of connect(); /proc (or the pidfd) gives all uids as of now,
+ * which the process may have changed in between, by a set-user-ID exec
+ * for instance, and its socket may now be held by a child that never had
+ * them. So the reading that grants least wins:
+ *   - the euid is the one of connect(): the uids are as read;
+ *   - the euid changed: as a sender, only the connect-time euid, and only
+ *     if the process still has it as its real uid; as a receiver, the real
+ *     and saved uids it has now, as kill(2) would compare them;
+ *   - nothing could be read: as a sender the connect-time euid, as a
+ *     receiver nothing (only the policy, root and the process itself reach
+ *     it).
+ * uid 0 and CAP_KILL count only in the daemon's user namespace, only if
+ * the euid was 0 at connect() and still is, and (CAP_KILL) only for uid 0:
+ * a capability seen after accept() may have come from an exec after
+ * connect(), which the kernel gives no way to rule out (sigbrokerd(8)). */
+static void set_creds(Peer *p, const ProcCreds *c) {
+        const Broker *b = p->broker;
+        uid_t connect_euid = mapped(b, p->uid);
+
+        p->root = p->cap_kill = false;
+        if (!c->have_uids) {
+                p->creds = (PeerCreds) { { connect_euid, PEER_UID_NONE }, { PEER_UID_NONE, PEER_UID_NONE } };
+                return;
+        }
+        p->creds.recv[0] = mapped(b, c->ruid);
+        p->creds.recv[1] = mapped(b, c->suid);
+        if (c->euid == p->uid) {
+                p->creds.send[0] = mapped(b, c->ruid);
+                p->creds.send[1] = connect_euid;
+        } else {
+                p->creds.send[0] = c->ruid == p->uid ? connect_euid : PEER_UID_NONE;
+                p->creds.send[1] = PEER_UID_NONE;
+        }
+        p->root = c->own_userns && p->uid == 0 && c->euid == 0;
+        p->cap_kill = p->root && c->have_caps && ((c->cap_eff >> CAP_KILL_BIT) & 1);
+}
+
+static void read_creds(Peer *p) {
+        ProcCreds c = {};
+
+        if (p->pid > 0)
+                read_proc(p, &c);
+        else
+                /* Outside our pid namespace: no /proc entry, never uid 0. */
+                read_pidfd_info(p, &c);
+        /* All that was read belongs to the process that connected only if
+         * it still runs: a recycled pid would have given another's. */
+        if (!process_is_running(p))
+                c = (ProcCreds) {};
+        set_creds(p, &c);
 }
 
 static int read_identity(Peer *p) {
@@ -128,7 +252,41 @@ static int read_identity(Peer *p) {
         if (open_pidfd(p) >= 0)
                 /* Without it (no room in the epoll set), each check polls. */
                 p->watched = pidwatch_add(&p->broker->pidwatch, p->pidfd, p) >= 0;
-        read_proc(p);
+        read_creds(p);
+        return 0;
+}
+
+/* The kernel shows ids without a mapping in our namespace as overflowuid;
+ * only when that uid itself has no mapping does it stand for "unmapped". */
+static bool uid_is_mapped_here(uid_t uid) {
+        FILE *f = fopen("/proc/self/uid_map", "re");
+        unsigned long inside, outside, count;
+        bool found = false;
+
+        if (!f)
+                return true;
+        while (!found && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+                found = uid >= inside && uid - inside < count;
+        fclose(f);
+        return found;
+}
+
+int peer_identity_init(Broker *b) {
+        struct stat st;
+        unsigned overflow = 65534;
+        FILE *f;
+
+        if (stat("/proc/self/ns/user", &st) < 0)
+                return -errno;
+        b->userns_dev = st.st_dev;
+        b->userns_ino = st.st_ino;
+        f = fopen("/proc/sys/kernel/overflowuid", "re");
+        if (f) {
+                if (fscanf(f, "%u", &overflow) != 1)
+                        overflow = 65534;
+                fclose(f);
+        }
+        b->unmapped_uid = uid_is_mapped_here(overflow) ? PEER_UID_NONE : overflow;
         return 0;
 }
 
@@ -136,19 +294,43 @@ bool peer_is_alive(const Peer *p) {
         return p->watched ? !p->exited : process_is_running(p);
 }
 
+/* A pid of 0 is a process outside our pid namespace: getpgid(0) and
+ * getsid(0) would give our own. */
 pid_t peer_get_pgid(const Peer *p) {
-        pid_t g = getpgid(p->pid);
+        pid_t g = p->pid > 0 ? getpgid(p->pid) : -1;
         return g >= 0 && peer_is_alive(p) ? g : -ESRCH;
 }
 
 pid_t peer_get_sid(const Peer *p) {
-        pid_t s = getsid(p->pid);
+        pid_t s = p->pid > 0 ? getsid(p->pid) : -1;
         return s >= 0 && peer_is_alive(p) ? s : -ESRCH;
 }
 
 bool peer_is_admin(const Peer *p) {
         PolicyPeer pp = { .uid = p->uid, .gid = p->gid, .groups = p->groups, .n_groups = p->n_groups };
-        return p->uid == 0 || config_is_admin(p->broker->config, &pp);
+        return p->root || config_is_admin(p->broker->config, &pp);
+}
+
+bool peer_kill_ok_by_cred(const Peer *from, const Peer *to) {
+        if (from->cap_kill)
+                return true;
+        for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++)
+                        if (from->creds.send[i] != PEER_UID_NONE && from->creds.send[i] == to->creds.recv[j])
+                                return true;
+        return false;
+}
+
+/* One pid names one live process at a time, so two peers are the same
+ * process if their pids match while both are alive. A connection whose
+ * process died (a child may keep it open) is nobody's self, least of all
+ * that of a new process that was given the same pid. Pid 0 is any number
+ * of processes outside our pid namespace. And a process that changed its
+ * uid between its connections is not taken for itself: a child may hold
+ * the first one. */
+bool peer_same_process(const Peer *a, const Peer *b) {
+        return a == b || (a->pid > 0 && a->pid == b->pid && a->uid == b->uid && peer_is_alive(a) &&
+                          peer_is_alive(b));
 }
 
 /* ---- life cycle ---- */

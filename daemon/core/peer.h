@@ -2,8 +2,10 @@
 
 /*
  * A Peer is one client connection. Its identity (pid, uid, gid,
- * supplementary groups, pidfd, CAP_KILL) is read from the kernel when the
- * connection is accepted and never taken from what the client says.
+ * supplementary groups, pidfd, the uids kill(2) compares, uid 0 and
+ * CAP_KILL) is read from the kernel when the connection is accepted and
+ * never taken from what the client says; what is read then stays, whatever
+ * the process does later.
  *
  * Output has two parts. Control frames (WELCOME, REPLY, RESULT, DATA,
  * ERROR) are encoded into a per-peer buffer as requests are handled;
@@ -36,6 +38,18 @@ typedef struct PeerAnswer PeerAnswer;
 /* A control buffer starts at this size, from Broker.out_pool. */
 #define PEER_OUT_INITIAL 4096u
 
+/* No uid: matches none, not even another PEER_UID_NONE. */
+#define PEER_UID_NONE ((uid_t) -1)
+
+/* What kill(2) compares (kill_ok_by_cred() in the kernel): the sender's
+ * real and effective uids against the receiver's real and saved ones. Read
+ * at accept and cut down to what the connect-time credentials confirm
+ * (peer.c); PEER_UID_NONE where nothing can be trusted. */
+typedef struct PeerCreds {
+        uid_t send[2];                  /* as a sender: real, effective */
+        uid_t recv[2];                  /* as a receiver: real, saved */
+} PeerCreds;
+
 typedef struct PeerStats {
         uint64_t sent;                  /* SEND frames handled (probes too) */
         uint64_t delivered;             /* DELIVER frames written to this peer */
@@ -60,8 +74,9 @@ typedef struct Peer {
         int pidfd;                      /* -1 if the kernel gave none */
         uint64_t id;
         pid_t pid;
-        uid_t uid;
+        uid_t uid;                      /* effective, at connect (SO_PEERCRED): policy, limits, display */
         gid_t gid;
+        PeerCreds creds;
         gid_t *groups;                  /* supplementary, SO_PEERGROUPS */
         uint32_t n_groups;
         uint32_t n_memberships;
@@ -70,7 +85,8 @@ typedef struct Peer {
         char comm[16];
 
         bool hello:1;
-        bool cap_kill:1;                /* CAP_KILL in the effective set at connect */
+        bool root:1;                    /* uid 0 of the daemon's user namespace, at connect and at accept */
+        bool cap_kill:1;                /* root, and CAP_KILL in its effective set at accept */
         bool write_blocked:1;           /* the socket said EAGAIN: wait for EV_WRITE */
         bool monitor:1;
         bool watched:1;                 /* pidfd in the broker's PidWatch */
@@ -160,6 +176,14 @@ bool peer_is_alive(const Peer *p);
 pid_t peer_get_pgid(const Peer *p);
 pid_t peer_get_sid(const Peer *p);
 bool peer_is_admin(const Peer *p);
+/* kill(2)'s credential test: may from signal to by their uids or CAP_KILL? */
+bool peer_kill_ok_by_cred(const Peer *from, const Peer *to);
+/* Both connections were made by one process that is still running, with
+ * the same credentials. */
+bool peer_same_process(const Peer *a, const Peer *b);
+
+/* The daemon's own user namespace and unmapped uid, for the checks above. */
+int peer_identity_init(Broker *b);
 
 void peer_dispatch(Peer *p, short what);
 

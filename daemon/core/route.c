@@ -156,26 +156,19 @@ int broker_restore_pending(Broker *b, Peer *p, Signal *s, uint64_t order, uint32
 
 /* ---- permission ---- */
 
-/* One pid names one live process at a time, so two peers are the same
- * process if their pids match while both are alive. A connection whose
- * process died (a child may keep it open) is nobody's self, least of all
- * that of a new process that was given the same pid. */
-static bool same_process(const Peer *a, const Peer *b) {
-        return a == b || (a->pid == b->pid && peer_is_alive(a) && peer_is_alive(b));
-}
-
 static bool same_session(const Peer *a, const Peer *b) {
         pid_t sa = peer_get_sid(a), sb = peer_get_sid(b);
         return sa >= 0 && sa == sb;
 }
 
-/* kill(2)'s rule, after the policy file had its say. */
+/* kill(2)'s rule (check_kill_permission() in the kernel), after the policy
+ * file had its say. */
 static bool may_signal(const Route *rt, const Peer *to) {
         const Peer *from = rt->sender;
         PolicyPeer ps = { from->uid, from->gid, from->groups, from->n_groups };
         PolicyPeer pr = { to->uid, to->gid, to->groups, to->n_groups };
 
-        if (same_process(from, to))
+        if (peer_same_process(from, to))
                 return true;    /* a process may always signal itself */
         switch (config_policy_check(rt->b->config, &ps, &pr, rt->send->signo, rt->send->target_kind, NULL)) {
         case POLICY_ALLOW:
@@ -185,7 +178,7 @@ static bool may_signal(const Route *rt, const Peer *to) {
         case POLICY_NO_RULE:
                 break;
         }
-        if (from->uid == 0 || from->cap_kill || from->uid == to->uid)
+        if (peer_kill_ok_by_cred(from, to))
                 return true;
         return rt->send->signo == SIGCONT && same_session(from, to);
 }

@@ -218,7 +218,7 @@ static void append(Broker *b, RecordType type, const void *body, size_t len) {
 /* ---- records ---- */
 
 void state_log_peer(Broker *b, const Peer *p) {
-        RecPeer r = { .id = p->id, .flags = p->cap_kill };
+        RecPeer r = { .id = p->id, .flags = p->cap_kill | p->root << 1 };
         append(b, R_PEER, &r, sizeof(r));
 }
 
@@ -347,7 +347,7 @@ static void snapshot_queue(Broker *b, StateJournal *j, const Peer *p, const Queu
 }
 
 static void snapshot_peer(Broker *b, StateJournal *j, const Peer *p) {
-        RecPeer r = { .id = p->id, .flags = p->cap_kill };
+        RecPeer r = { .id = p->id, .flags = p->cap_kill | p->root << 1 };
         RecPeerState st = { .id = p->id, .seq = p->seq, .in_flight = p->in_flight };
         Membership *m;
 
@@ -497,7 +497,11 @@ static void replay_new_peer(Replay *rp, const RecPeer *r) {
                 return;         /* its connection did not come back: nothing to restore */
         if (peer_new_restored(rp->b, fd, r->id, &p) < 0)
                 return;
-        p->cap_kill = r->flags & 1;
+        /* Read again from the kernel just now (peer_new_restored()): what
+         * the process became since it connected does not count, and neither
+         * does what it was if it no longer is. */
+        p->cap_kill = p->cap_kill && (r->flags & 1);
+        p->root = p->root && (r->flags & 3);    /* older records: the CAP_KILL bit only */
         if (r->id > rp->b->next_client_id)
                 rp->b->next_client_id = r->id;
 }

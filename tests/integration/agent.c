@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -36,6 +39,9 @@ typedef enum AgentOp {
         OP_CLOSE_EXTRA,
         OP_CONNECT_RAW,
         OP_HANDOFF,
+        OP_KILL,
+        OP_CONNECT_EXEC,
+        OP_RAW_SEND,
         OP_EXIT,
 } AgentOp;
 
@@ -203,6 +209,8 @@ typedef struct AgentState {
         sigbroker *extra[AGENT_EXTRA_MAX];
         int n_extra;
         const char *socket;
+        int raw_fd;                     /* OP_CONNECT_EXEC's connection, -1 */
+        bool raw_hello;
 } AgentState;
 
 static void fill_ids(Reply *rep) {
@@ -283,6 +291,79 @@ static int do_connect_raw(AgentState *s, Reply *rep) {
         return r;
 }
 
+/* Connect, then fork: the parent (the process that connected) execs
+ * program, the child goes on as the agent with the connection. */
+static int do_connect_exec(AgentState *s, const Request *q) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        pid_t child;
+        int fd;
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->socket);
+        fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        child = fork();
+        if (child < 0)
+                return -errno;
+        if (child > 0) {
+                close(s->fd);
+                execl(q->text, q->text, "60", (char *) NULL);
+                _exit(127);
+        }
+        s->raw_fd = fd;
+        return 0;
+}
+
+/* One frame out, the first of type in, within 5 s. No ck_assert() here:
+ * check's messages would go to the test over our socketpair. */
+static int raw_call(int fd, const SbFrame *f, uint8_t type, uint8_t *buf, size_t size, SbFrame *ret) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        ssize_t n = sb_frame_encode(f, buf, size);
+        size_t used;
+
+        if (n <= 0)
+                return -EINVAL;
+        if (send(fd, buf, (size_t) n, MSG_NOSIGNAL) != n)
+                return -errno;
+        for (;;) {
+                if (poll(&pfd, 1, 5000) != 1)
+                        return -ETIMEDOUT;
+                n = recv(fd, buf, size, 0);
+                if (n <= 0)
+                        return n == 0 ? -ECONNRESET : -errno;
+                if (sb_frame_parse_untrusted(buf, (size_t) n, ret, &used) != SB_PARSE_OK)
+                        return -EBADMSG;
+                if (ret->type == type)
+                        return 0;
+                if (ret->type == SB_MSG_ERROR)
+                        return -ECONNRESET;
+        }
+}
+
+static int do_raw_send(AgentState *s, const Request *q, Reply *rep) {
+        SbFrame hello = { .type = SB_MSG_HELLO, .serial = 1 },
+                f = { .type = SB_MSG_SEND, .serial = 2,
+                      .send = { .signo = (uint32_t) q->signo, .target_kind = SB_TARGET_PID, .target = q->id } };
+        static uint8_t buf[SB_PACKET_MAX];
+        SbFrame res;
+        int r;
+
+        if (s->raw_fd < 0)
+                return -ENOTCONN;
+        if (!s->raw_hello) {
+                r = raw_call(s->raw_fd, &hello, SB_MSG_WELCOME, buf, sizeof(buf), &res);
+                if (r < 0)
+                        return r;
+                s->raw_hello = true;
+        }
+        r = raw_call(s->raw_fd, &f, SB_MSG_RESULT, buf, sizeof(buf), &res);
+        if (r < 0)
+                return r;
+        rep->result = (sigbroker_send_result) { .queued = res.result.queued, .merged = res.result.merged,
+                                                .refused = res.result.refused, .denied = res.result.denied };
+        return -res.result.error;
+}
+
 /* Returns true to go on, false to exit. */
 static bool agent_handle(AgentState *s, const Request *q, Reply *rep) {
         *rep = (Reply) { .op = q->op };
@@ -340,6 +421,15 @@ static bool agent_handle(AgentState *s, const Request *q, Reply *rep) {
                         _exit(0);       /* the child answers, as the agent from now on */
                 break;
         }
+        case OP_KILL:
+                rep->r = kill((pid_t) q->id, q->signo) < 0 ? -errno : 0;
+                break;
+        case OP_CONNECT_EXEC:
+                rep->r = do_connect_exec(s, q);
+                break;
+        case OP_RAW_SEND:
+                rep->r = do_raw_send(s, q, rep);
+                break;
         case OP_EXIT:
                 return false;
         default:
@@ -349,8 +439,77 @@ static bool agent_handle(AgentState *s, const Request *q, Reply *rep) {
         return true;
 }
 
+static int set_caps(uint64_t effective, uint64_t permitted, uint64_t inheritable) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct c[2] = {
+                { (uint32_t) effective, (uint32_t) permitted, (uint32_t) inheritable },
+                { (uint32_t) (effective >> 32), (uint32_t) (permitted >> 32), (uint32_t) (inheritable >> 32) },
+        };
+        return syscall(SYS_capset, &h, c) < 0 ? -errno : 0;
+}
+
+static int write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (write(fd, text, strlen(text)) != (ssize_t) strlen(text))
+                r = -errno;
+        close(fd);
+        return r;
+}
+
+/* The identity the options ask for, from root. */
+static int agent_identity(const AgentOptions *o) {
+        uint64_t kill_bit = 1ull << CAP_KILL, all = 0;
+        char map[64];
+        int r;
+
+        if (o->drop_cap_kill) {
+                struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+                struct __user_cap_data_struct c[2];
+                if (syscall(SYS_capget, &h, c) < 0)
+                        return -errno;
+                all = c[0].permitted | (uint64_t) c[1].permitted << 32;
+                return set_caps(all & ~kill_bit, all, 0);
+        }
+        if (o->keep_cap_kill && prctl(PR_SET_KEEPCAPS, 1) < 0)
+                return -errno;
+        if (o->mixed_uids) {
+                /* The groups of user, then three uids of the test's choosing. */
+                struct passwd *pw = o->user ? getpwnam(o->user) : NULL;
+                gid_t gid = pw ? pw->pw_gid : 0;
+                r = 0;
+                if ((pw && !o->clear_groups ? initgroups(o->user, gid) : setgroups(0, NULL)) < 0 ||
+                    setresgid(gid, gid, gid) < 0 || setresuid(o->ruid, o->euid, o->suid) < 0)
+                        r = -errno;
+        } else
+                r = user_become(o->user, o->clear_groups);
+        if (r == 0 && o->keep_cap_kill) {
+                r = set_caps(kill_bit, kill_bit, kill_bit);
+                if (r == 0 && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL, 0, 0) < 0)
+                        r = -errno;
+        }
+        if (r == 0 && o->user_ns) {
+                uid_t uid = geteuid();
+                gid_t gid = getegid();
+                /* Dumpable again after the uid change, or the maps are root's to write. */
+                prctl(PR_SET_DUMPABLE, 1);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        return -errno;
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+                r = write_file("/proc/self/uid_map", map);
+                if (r == 0)
+                        r = write_file("/proc/self/setgroups", "deny");
+                snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+                if (r == 0)
+                        r = write_file("/proc/self/gid_map", map);
+        }
+        return r;
+}
+
 static int agent_main(int fd, const TestDaemon *d, const AgentOptions *o) {
-        AgentState s = { .fd = fd, .socket = d->socket };
+        AgentState s = { .fd = fd, .socket = d->socket, .raw_fd = -1 };
         Reply rep = { .op = OP_READY };
         Request q;
 
@@ -359,7 +518,7 @@ static int agent_main(int fd, const TestDaemon *d, const AgentOptions *o) {
         if (rep.r == 0 && o->set_pgid && setpgid(0, o->pgid) < 0)
                 rep.r = -errno;
         if (rep.r == 0)
-                rep.r = user_become(o->user, o->clear_groups);
+                rep.r = agent_identity(o);
         /* After the uid change, which would clear it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (rep.r == 0 && !o->no_connect) {
@@ -584,6 +743,31 @@ int agent_connect_raw(Agent *a, int *ret_error, char ret_text[AGENT_TEXT_MAX]) {
                 *ret_error = rep.error;
         if (ret_text)
                 memcpy(ret_text, rep.text, AGENT_TEXT_MAX);
+        return rep.r;
+}
+
+int agent_kill(Agent *a, pid_t pid, int signo) {
+        return agent_call(a, &(Request) { .op = OP_KILL, .id = (uint64_t) pid, .signo = signo }).r;
+}
+
+pid_t agent_connect_exec(Agent *a, const char *program) {
+        pid_t old = a->pid;
+        Request q = { .op = OP_CONNECT_EXEC };
+        Reply rep;
+
+        ck_assert_uint_lt(strlen(program), sizeof(q.text));
+        strcpy(q.text, program);
+        rep = agent_call(a, &q);
+        ck_assert_msg(rep.r == 0, "connect and exec: %s", strerror(-rep.r));
+        ck_assert_int_ne(rep.pid, old);
+        a->pid = rep.pid;
+        return old;
+}
+
+int agent_raw_send(Agent *a, pid_t pid, int signo, sigbroker_send_result *ret) {
+        Reply rep = agent_call(a, &(Request) { .op = OP_RAW_SEND, .id = (uint64_t) pid, .signo = signo });
+        if (ret)
+                *ret = rep.result;
         return rep.r;
 }
 

@@ -52,6 +52,12 @@ typedef struct AgentOptions {
         pid_t pgid;                     /* 0: a group of its own */
         bool no_connect;                /* no connection of its own (see agent_connect_extra) */
         pid_t want_pid;                 /* fork with this pid (through ns_last_pid) if it can */
+        /* Credentials beyond one user's (for the kill(2) rule): */
+        bool mixed_uids;                /* setresuid(ruid, euid, suid), groups from user */
+        uid_t ruid, euid, suid;
+        bool user_ns;                   /* then a user namespace of its own, its uid mapped to 0 there */
+        bool keep_cap_kill;             /* a user other than root keeps CAP_KILL (effective and ambient) */
+        bool drop_cap_kill;             /* root without CAP_KILL in its effective set */
 } AgentOptions;
 
 typedef struct Agent {
@@ -109,6 +115,17 @@ int agent_connect_raw(Agent *a, int *ret_error, char ret_text[AGENT_TEXT_MAX]);
  * agent process exits, so the connection outlives the process that made
  * it. a->pid becomes the child's; returns the old pid, already reaped. */
 pid_t agent_handoff(Agent *a);
+
+/* kill(pid, signo) from the agent: the kernel's own verdict, 0 or -errno. */
+int agent_kill(Agent *a, pid_t pid, int signo);
+/* The agent connects a raw socket, forks and execs program (argument
+ * "60") in the process that connected; the child keeps the socket and is
+ * the agent from now on. Returns the pid of the exec'd program, the
+ * test's to kill and reap. */
+pid_t agent_connect_exec(Agent *a, const char *program);
+/* On that socket: HELLO (the first time), then SEND of signo to pid. 0 or
+ * the negative errno of the RESULT, which goes to *ret. */
+int agent_raw_send(Agent *a, pid_t pid, int signo, sigbroker_send_result *ret);
 
 /* Send AGENT_MARK to the agent's connection as root, by client id. */
 void agent_mark(const TestDaemon *d, const Agent *a);
