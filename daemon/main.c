@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sigbrokerd: option parsing and the life cycle; everything else is in
  * the broker library. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Frame encoding and the untrusted decoder. Both walk the body with a small
  * cursor; the decoder checks every length against what is left before it

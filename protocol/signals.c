@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Signal numbers and names as Linux and glibc know them. sigbroker does not
  * use the host's <signal.h> numbering: the wire carries Linux's numbers on

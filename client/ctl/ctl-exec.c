@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl exec: run a program that knows nothing of the broker as our
  * child, subscribed (and in groups) on its behalf, and hand every signal

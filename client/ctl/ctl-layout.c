@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl's human output of the daemon's answers: stats, clients,
  * groups, status and monitor events. The answers are read with json-c and

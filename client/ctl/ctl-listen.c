@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl listen: subscribe, say "ready" once the daemon confirmed it,
  * then print each signal as one line.

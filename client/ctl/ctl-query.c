@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl stats, clients, groups, status, reload, disconnect, monitor:
  * ask the daemon (QUERY) and print what it answers. With --json the JSON

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl send: one signal to one target, the result printed, and an
  * exit status that says whether anyone got it (like kill(1)).

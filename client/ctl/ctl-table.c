@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl's tables through libsmartcols: column selection as lsblk
  * does it (-o NAME,NAME or -o +NAME to add to the default ones), headings

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl helpers: errno names and error lines, the global options,
  * picking the broker and connecting, number and file parsing, base64 and

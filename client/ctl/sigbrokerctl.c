@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbrokerctl: send and receive signals through sigbrokerd, and look
  * inside it. This file takes the global options that come before the

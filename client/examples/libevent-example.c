@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libsigbroker in a libevent loop: the handle's fd is watched for what
  * sigbroker_get_events() asks, sigbroker_dispatch() runs the handlers, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libsigbroker in an sd-event loop, the way sd-bus attaches to one: an io
  * source whose prepare callback sets the events sigbroker_get_events()

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigtimedwait(2), brokered: subscribe to USR1 and RTMIN+1, send ourselves
  * one of each while they are blocked, then print signals as they come until

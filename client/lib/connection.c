@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The connection: packets in and out, and the frames they carry turned into
  * handle state. Every socket call here is non-blocking (MSG_DONTWAIT) but

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The handle: connecting (socket, HELLO/WELCOME), closing, what the
  * daemon told us, and the simple requests, each answered by one REPLY.

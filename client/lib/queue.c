@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The local queue: deliveries and gap records read from the socket but not
  * yet consumed, in the order the daemon sent them. Entries are taken from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Receiving: sigbroker_wait(), handlers and sigbroker_dispatch(), the
  * blocked set, and returning window credit.

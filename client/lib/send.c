@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Sending, one at a time (sigbroker_send(): a request, its RESULT) or
  * pipelined (sigbroker_send_async(): SEND frames packed back to back into

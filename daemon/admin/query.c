@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Answers to QUERY: status, statistics, clients, groups, reload, monitor,
  * disconnect. Answers are text (JSON, or OpenMetrics for statistics) sent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The STATS answer: counters, queue depths and latency histograms, global
  * and per client, as JSON or as OpenMetrics text (the exposition format of

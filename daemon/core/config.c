@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbroker.conf(5): [limits], [admin] and [policy] sections of
  * "key = value" lines and allow/deny rules.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The broker's side of each request a client may send, one handler per
  * message type, dispatched through a table indexed by SbMsgType. Frames

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The listening socket: taken from systemd (socket activation) or bound
  * here, and the accept path with its connection limits.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Routing: subscriptions, named groups, and the path of one SEND from its
  * target to the receivers' queues.

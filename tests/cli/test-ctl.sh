@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerctl end to end against the real daemon: the walking skeleton's
 # acceptance (listen --json in one process, send --pid from another, the
 # real sender pid and uid in the output), exit codes, errno names, --json

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerctl exec end to end against the real daemon: an unmodified shell
 # program that traps HUP and USR1 and records what it got (and the payload
 # line it read from its --payload-fd) is driven through the broker by its

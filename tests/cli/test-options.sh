@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerctl's command line as scripts and administrators use it, against
 # real daemons: global options before and after the command, one line per
 # error, send -q, --no-legend and -o on the tables (and their JSON), a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libsigbroker's signal names against glibc's: sigbroker_signal_to_string()
  * gives glibc's abbreviation (sigabbrev_np()) for every standard signal,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * libFuzzer target for the sigbroker.conf(5) parser. The file is root's to
  * write, but a parser that misbehaves on some input (reads past a line,

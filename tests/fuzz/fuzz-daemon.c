@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The daemon's per-connection input path, for real: one Broker for the
  * whole run, and for each input a fresh client connection (a socketpair,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzz target for the wire format: walks the input as one packet of frames
  * the way the daemon does (parse until the packet ends or a frame is refused)

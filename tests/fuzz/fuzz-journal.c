@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The restart journal against the state it describes: any sequence of
  * client input is run through a broker that journals, then a second broker

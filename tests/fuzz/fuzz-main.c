@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Replay driver for the fuzz targets: feeds each file named on the command
  * line, or every file of a named directory, to LLVMFuzzerTestOneInput(). It

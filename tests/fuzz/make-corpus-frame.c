@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Writes the seed corpus of fuzz-frame: a few small valid frames of each
  * message type, and packets of several frames as a client and the daemon

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Build the libFuzzer targets with clang and fuzz each one for SECONDS
 # (default 600) over its committed corpus:
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # libsigbroker as an outside program sees it: `meson install` into a staging
 # root, then a program that is not part of the tree, built with nothing but
 # `pkg-config --cflags --libs libsigbroker`, subscribes, waits with a

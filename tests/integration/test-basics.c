@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The walking skeleton end to end: one signal with a payload from one
  * process to another through the real daemon, every error a sender can
  * get, and every kind of bad input one connection can send without

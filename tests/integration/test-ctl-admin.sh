@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerctl's administrator side end to end, as root and as another
 # user (sbtest1, created if missing; needs root, skips otherwise): monitor
 # is refused with EPERM to a user outside the admin group, and streams

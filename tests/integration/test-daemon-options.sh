@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerd's command line as an administrator meets it: -h, the hint after
 # a bad option, errors that name the socket path, --check-config on a good
 # and a bad file (exit 0/1, the rules printed in order, output that parses

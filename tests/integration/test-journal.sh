@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerd's journal entries for real, in a standalone journald
 # (tests/lib/with-journald.sh, which needs root; skips otherwise): a denied
 # send and a refused send each leave exactly one entry with the right

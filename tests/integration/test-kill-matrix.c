@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The broker's verdict against the kernel's, pair by pair. For each row a
  * receiver and a sender run as real processes with the credentials the row
  * names (root, one user, another, set-user-ID style mixed uids, root of a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libsigbroker's calls one by one against the real daemon: argument
  * checks, sigtimedwait-like waiting (timeout, zero-timeout poll, lowest RT
  * first, info filled in, nothing left pending once the queue is empty),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The daemon's runtime directory and socket get their documented modes
 # (0755 and 0666) whatever the umask it runs under: under umask 077 a
 # directory made with the umask's mode (0700) would lock out every user but

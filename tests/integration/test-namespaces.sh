@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Namespaces through sigbrokerctl, as a hostile local user would try them
 # (needs root for the second users; skips otherwise):
 # 1. root of a user namespace of one's own (unshare -Ur) is nobody special:

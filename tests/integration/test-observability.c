@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Observability against the real daemon: the counters and latency
  * histograms of STATS add up to the traffic the test made, each counter
  * moves where its event happens, the OpenMetrics text passes a strict

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Who may signal whom, with real users: the kill(2) rule for every kind of
  * target (root, same uid, other uid, a member of the admin group), the
  * sender identity the receiver sees, the SIGCONT exception inside one

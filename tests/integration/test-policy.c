@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The policy file with real users: allow and deny rules by uid and by gid
  * (supplementary groups included), filtered by signal and target kind;
  * reloads by SIGHUP and `sigbrokerctl reload` that change what is

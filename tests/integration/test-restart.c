@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Restart without losing a client or a signal, with this test playing
  * systemd's part: it owns the listening socket, receives sd_notify
  * messages, keeps the fd store (FDSTORE=1, FDSTOREREMOVE=1, FDNAME=), and

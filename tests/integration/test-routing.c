@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Routing by pid, process group and session when processes move: a
  * process that joins a group with setpgid() or starts a session with
  * setsid() after connecting is reached there and no longer where it was;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Queueing semantics through the real daemon: delivery order, coalescing,
  * flow control, limits, drop-oldest and the blocked set. A receiver with
  * window 1 that does not read yet is "paused": the first signal is in

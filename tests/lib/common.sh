@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared shell helpers for the tests; source it, do not run it.
 #   . "$(dirname "$0")/../lib/common.sh"
 # Scripts using it run under `set -euo pipefail`, exit 77 to skip.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside tests/lib/private-systemd.sh (see test-private-systemd-harness.sh)
 # with sb-standin installed as $SB_BIN/sigbrokerd: socket activation, a client
 # of another user, reload, restart, the fd store, Restart=on-failure and the

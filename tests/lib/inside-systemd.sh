@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Helpers for scripts run by tests/lib/private-systemd.sh inside the private
 # systemd; source it after common.sh.
 

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # private-systemd.sh [--timeout SEC] [--units DIR]... [--bin [NAME=]FILE]... SCRIPT [ARGS...]
 #
 # Boots a private systemd as PID 1 of new pid, mount, uts and cgroup

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Drives tests/systemd/sb-client processes from a test script; source it
 # after common.sh.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Proves tests/lib/with-journald.sh: structured fields sent through
 # libsystemd reach a private journald and come back from journalctl, with
 # the sender's trusted _UID; stdout streams work; CMD's exit status is

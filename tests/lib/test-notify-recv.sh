@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Proves sb-notify-recv ($SB_NOTIFY_RECV) against systemd's own sender,
 # systemd-notify: datagrams come out as KEY=VALUE line groups, fds are
 # received and closed (or systemd-notify's barrier would not complete),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-private-systemd-harness.sh SOCKET_UNIT SERVICE_UNIT
 #
 # Proves tests/lib/private-systemd.sh, and our units under a real systemd,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Unit file helpers for the tests; source it, do not run it.
 
 # sb_units_install DIR EXEC UNIT...: copies the unit files into DIR with

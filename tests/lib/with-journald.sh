@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # with-journald.sh CMD [ARGS...]
 #
 # Runs CMD in a private mount namespace in which a standalone

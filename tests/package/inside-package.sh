@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # inside-package.sh TREE: runs inside tests/lib/private-systemd.sh, on
 # overlays, for test-package.sh. TREE is a copy of the source tree; the
 # README blocks are taken from TREE/README.md and run there, as root (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # readme_block README NAME: prints the lines of the fenced code block that
 # follows the line `<!-- readme-test: NAME -->` in README, exactly as
 # written; fails the test if there is no such block. Source it after

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-dist.sh: the release tarball. `meson dist --no-tests` makes it from
 # the checked-in tree (HEAD: uncommitted changes are not in it); the
 # tarball is unpacked elsewhere, configured with --werror, built, and its

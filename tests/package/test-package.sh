@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-package.sh README
 #
 # The Debian packages and the README's Install and Enable steps, as a user

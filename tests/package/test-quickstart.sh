@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-quickstart.sh README
 #
 # The README's quickstart, run exactly as written: the `run` line of its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Fixtures of the Python module's tests: a real sigbrokerd on a socket of
 its own (SIGBROKERD, set by meson), connections to it, and two real users
 for the permission tests."""

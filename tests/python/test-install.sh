@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Python package as an installed program sees it: `meson install` into
 # a staging root, then the interpreter the module was built for imports
 # sigbroker from the installed directory (and libsigbroker from the staged

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """asyncio: `async for sig in conn.signals()` receives what sigbrokerctl
 sends, while the loop keeps running other tasks."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Connections, sends and signals one by one: every field, errors as the
 right OSError subclasses, names and numbers."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The kill(2) rule across real users, through the Python module on both
 ends: a receiver running as USER1; senders root, USER1 and USER2."""
 

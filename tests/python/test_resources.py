@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """No handle, fd or Python object is left behind by many connections; the
 GIL is released while a call blocks; one thread at a time per connection."""
 

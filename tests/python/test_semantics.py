@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The broker's semantics seen from Python, as the C integration tests
 check them: order, coalescing, full queues (EAGAIN), groups, the blocked
 set, handlers run by dispatch()."""

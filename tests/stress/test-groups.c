@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A flood of subscriptions and group joins from one client (issue 9):
  * every request answered, in order, with a clear error past
  * max-groups-per-client (ENOSPC), the daemon's memory held to what that

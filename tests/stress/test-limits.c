@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What one unprivileged uid can make the daemon hold, tried with real
  * users as a hostile one would:
  *

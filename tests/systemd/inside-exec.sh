@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside tests/lib/private-systemd.sh (see test-exec-systemd.sh):
 # reloader.service runs a shell program under `sigbrokerctl exec --group
 # web`; a send to group web reloads it, by root and by nobody (refused:

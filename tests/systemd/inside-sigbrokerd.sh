@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside tests/lib/private-systemd.sh (see test-private-systemd.sh) with
 # sigbrokerd and sigbrokerctl in $SB_BIN: a signal with a payload from root
 # to a listener of another user through the socket-activated daemon, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sb-client: a libsigbroker client a test script drives line by line.
  *
  *   sb-client [--socket PATH]        (default: where libsigbroker looks)

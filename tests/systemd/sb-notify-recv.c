@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sb-notify-recv: a stand-in for systemd's notification socket, for tests.
  *
  *   sb-notify-recv [--creds] [--timestamps] [--connect-on-ready SOCKET]

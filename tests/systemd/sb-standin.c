@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sb-standin: a test-only stand-in for sigbrokerd under a real systemd.
  *
  *   sb-standin                          serve the socket passed by systemd

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-crash-mid-write.sh SOCKET_UNIT SERVICE_UNIT
 #
 # sigbrokerd ($SIGBROKERD) under a private systemd, killed (kill -9) the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-exec-systemd.sh SOCKET_UNIT SERVICE_UNIT
 #
 # sigbrokerctl exec as the ExecStart= wrapper of a service that reloads on

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-man.sh MANDIR
 #
 # Every man page renders without a warning: each MANDIR/*.scd goes through

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-private-systemd.sh SOCKET_UNIT SERVICE_UNIT
 #
 # sigbrokerd ($SIGBROKERD) under a real, private systemd through our units,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-restart-systemd.sh SOCKET_UNIT SERVICE_UNIT
 #
 # Issue 10's acceptance under a real, private systemd: clients of another

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The real sigbrokerd ($SIGBROKERD) and sd_notify, outside systemd: this
 # test owns NOTIFY_SOCKET (sb-notify-recv, $SB_NOTIFY_RECV) and checks what
 # systemd would be told, and when:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sigbrokerd started by systemd-socket-activate (the socket passed as fd 3,
 # named sigbroker, as sigbrokerd.socket does) shows the socket's real path,
 # read from the fd, in `sigbrokerctl status`, in the status answer's JSON

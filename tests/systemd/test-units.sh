@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-units.sh SOCKET_UNIT SERVICE_UNIT
 #
 # The units as installed: `systemd-analyze verify` must print nothing (bad

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-user-units.sh SOCKET_UNIT SERVICE_UNIT
 #
 # The user units (systemd-units/user) as installed: `systemd-analyze --user

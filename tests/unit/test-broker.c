@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <check.h>
 #include <event2/event.h>
 #include <fcntl.h>

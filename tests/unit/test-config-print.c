@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * config_print(), what sigbrokerd --check-config shows: the exact text for
  * a known file, and for random rule sets that what it prints parses back

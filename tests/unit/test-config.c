@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbroker.conf(5) parsing and policy matching: every key, every kind of
  * error with the line it names, rules, and the first-match-wins check.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The intrusive hash table (daemon/shared/hashtable.c): lookups through
  * growth, several nodes under one key, removal while walking a key's chain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The restart journal (daemon/restart/state.c): what one broker records as
  * its clients act is replayed by a second broker onto the same connections,

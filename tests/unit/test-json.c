@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The JSON string writer (daemon/shared/json.c): quotes, backslashes and
  * control characters escaped, valid UTF-8 copied as it is, and every byte

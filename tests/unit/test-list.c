@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The intrusive list (daemon/shared/list.h): order, the self-pointing
  * unlinked node (unlinking twice is harmless), removal of the current

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The bounded free list (daemon/shared/mempool.c): a freed object is the
  * next one handed out, the pool keeps at most max_free objects whatever

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The daemon's latency metrics (daemon/admin/metrics.c): histogram bucket
  * boundaries, priority bands, and the ring of in-flight send times that

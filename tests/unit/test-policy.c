@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Policy evaluation (daemon/core/config.c's first-match rules) beyond what
  * the parser's tests cover, and per-uid accounting objects

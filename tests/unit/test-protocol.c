@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests of the wire format (protocol/): round trips of every message
  * type, packets of many frames, every rejection of the untrusted decoder with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The receiver's pending queue: delivery order, coalescing bookkeeping,
  * drop-oldest and re-insertion, on the data structure alone; and the free
  * lists its objects come from. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The rate limit on log entries that clients can cause at will
  * (daemon/shared/log.c): at most `burst` events per window, the count of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Routing (daemon/core/route.c) through a real Broker with socketpair
  * clients: who a send reaches for each target kind, subscriptions and named

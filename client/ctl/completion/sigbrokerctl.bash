@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # bash completion for sigbrokerctl(1)                     -*- shell-script -*-
 #
 # Commands, their options, signal names, table columns (-o, as the

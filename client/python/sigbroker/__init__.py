@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """sigbroker: send and receive signals through sigbrokerd.
 
 A thin layer over libsigbroker (the C extension ``sigbroker._sigbroker``):

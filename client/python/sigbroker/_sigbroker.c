@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * sigbroker._sigbroker: the CPython extension over libsigbroker. The
  * package's __init__.py adds the targets, connect() and asyncio on top.

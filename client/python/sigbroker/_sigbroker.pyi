@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Types of the C extension; the package (__init__.py) is typed inline.
 import os
 from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple, Union
