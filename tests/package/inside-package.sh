@@ -77,6 +77,20 @@ journalctl --no-pager -x -u sigbrokerd.service | grep -q 'sigbrokerd is ready' |
     sb_fail "journalctl -x does not explain the ready entry: $(journalctl -x -u sigbrokerd --no-pager | tail -n 20)"
 sb_log "journalctl -u sigbrokerd.service:"$'\n'"$(journalctl -u sigbrokerd.service --no-pager -o short | tail -n 5)"
 
+# --- the Python module from its package ---------------------------------------
+apt-get install -y ../python3-sigbroker_*.deb >../python.log 2>&1 ||
+    sb_fail "apt-get install python3-sigbroker failed: $(tail -n 20 ../python.log)"
+out=$(/usr/bin/python3 -c 'import os, sigbroker
+with sigbroker.connect() as c:
+    c.subscribe("RTMIN+2")
+    r = c.send(sigbroker.Pid(os.getpid()), "RTMIN+2", b"from python")
+    s = c.wait(timeout=5)
+    print(sigbroker.__file__, r.queued, s.name, s.payload.decode())' 2>&1) ||
+    sb_fail "the packaged Python module failed: $out"
+[[ $out == "/usr/lib/python3/dist-packages/sigbroker/__init__.py 1 RTMIN+2 from python" ]] ||
+    sb_fail "the packaged Python module said: $out"
+sb_log "python3-sigbroker: $out"
+
 # --- a user's own broker: systemctl --user --------------------------------------
 user=sbpkguser
 useradd --create-home --home-dir /run/$user --shell /bin/bash "$user"
