@@ -35,7 +35,6 @@
 #include "ctl.h"
 #include "protocol.h"
 
-#define GROUPS_MAX 64
 #define CHILD_STACK_SIZE (1024 * 1024)
 
 /* Without --signal: what daemons commonly take from an administrator. */
@@ -44,7 +43,7 @@
          SIGBROKER_SIGMASK(SIGUSR1) | SIGBROKER_SIGMASK(SIGUSR2))
 
 typedef struct ExecArgs {
-        const char *groups[GROUPS_MAX];
+        const char *groups[CTL_GROUPS_MAX];
         size_t n_groups;
         uint64_t mask;
         int payload_fd;         /* -1: none */
@@ -103,12 +102,8 @@ static int parse_args(Ctl *ctl, int argc, char **argv, ExecArgs *a) {
         while (r == 0 && (c = getopt_long(argc, argv, "+" CTL_GLOBAL_SHORTOPTS "g:S:f:w:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'g':
-                        if (!sb_group_name_is_valid(optarg, strlen(optarg)))
-                                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
-                                                       optarg, SB_GROUP_NAME_MAX);
-                        if (a->n_groups == GROUPS_MAX)
-                                return ctl_usage_error(ctl, "more than %d groups", GROUPS_MAX);
-                        a->groups[a->n_groups++] = optarg;
+                        if ((r = ctl_add_group(ctl, optarg, a->groups, &a->n_groups)) != 0)
+                                return r;
                         break;
                 case 'S':
                         signo = sigbroker_signal_from_string(optarg);
@@ -124,9 +119,8 @@ static int parse_args(Ctl *ctl, int argc, char **argv, ExecArgs *a) {
                         a->payload_fd = (int) v;
                         break;
                 case 'w':
-                        if (parse_u64(optarg, &v) < 0 || v == 0 || v > UINT32_MAX)
-                                return ctl_usage_error(ctl, "--window needs a number 1..%u", UINT32_MAX);
-                        a->window = (unsigned) v;
+                        if ((r = ctl_parse_window(ctl, optarg, &a->window)) != 0)
+                                return r;
                         break;
                 case 'h':
                         help();

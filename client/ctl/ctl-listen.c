@@ -12,9 +12,7 @@
 #include <time.h>
 
 #include "ctl.h"
-#include "protocol.h"
 
-#define GROUPS_MAX 64
 
 typedef struct ListenArgs {
         uint64_t count;         /* UINT64_MAX: no limit */
@@ -22,7 +20,7 @@ typedef struct ListenArgs {
         int64_t delay_usec;
         unsigned window;
         unsigned flags;
-        const char *groups[GROUPS_MAX];
+        const char *groups[CTL_GROUPS_MAX];
         size_t n_groups;
         uint64_t mask;
 } ListenArgs;
@@ -63,7 +61,6 @@ static int parse_args(Ctl *ctl, int argc, char **argv, ListenArgs *a) {
                 CTL_GLOBAL_LONGOPTS,
                 {},
         };
-        uint64_t v;
         int c, r;
 
         *a = (ListenArgs) { .count = UINT64_MAX, .timeout_usec = -1 };
@@ -82,17 +79,12 @@ static int parse_args(Ctl *ctl, int argc, char **argv, ListenArgs *a) {
                                 return ctl_usage_error(ctl, "--delay needs seconds");
                         break;
                 case 'w':
-                        if (parse_u64(optarg, &v) < 0 || v == 0 || v > UINT32_MAX)
-                                return ctl_usage_error(ctl, "--window needs a number 1..%u", UINT32_MAX);
-                        a->window = (unsigned) v;
+                        if ((r = ctl_parse_window(ctl, optarg, &a->window)) != 0)
+                                return r;
                         break;
                 case 'g':
-                        if (!sb_group_name_is_valid(optarg, strlen(optarg)))
-                                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
-                                                       optarg, SB_GROUP_NAME_MAX);
-                        if (a->n_groups == GROUPS_MAX)
-                                return ctl_usage_error(ctl, "more than %d groups", GROUPS_MAX);
-                        a->groups[a->n_groups++] = optarg;
+                        if ((r = ctl_add_group(ctl, optarg, a->groups, &a->n_groups)) != 0)
+                                return r;
                         break;
                 case OPT_DROP_OLDEST:
                         a->flags |= SIGBROKER_SUBSCRIBE_DROP_OLDEST;

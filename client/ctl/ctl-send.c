@@ -134,9 +134,8 @@ static int parse_args(Ctl *ctl, int argc, char **argv, SendArgs *a) {
                         r = set_target(ctl, a, SIGBROKER_TARGET_BROADCAST, NULL, "--broadcast");
                         break;
                 case OPT_GROUP:
-                        if (!sb_group_name_is_valid(optarg, strlen(optarg)))
-                                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)",
-                                                       optarg, SB_GROUP_NAME_MAX);
+                        if ((r = ctl_check_group(ctl, optarg)) != 0)
+                                return r;
                         r = set_target(ctl, a, SIGBROKER_TARGET_GROUP, NULL, "--group");
                         a->target.group = optarg;
                         break;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "protocol.h"
 
 static const char *const errno_names[] = {
         [EPERM] = "EPERM",
@@ -375,4 +376,31 @@ void print_line(const char *text) {
         fputs(text, stdout);
         if (text[len - 1] != '\n')
                 putchar('\n');
+}
+
+int ctl_check_group(const Ctl *ctl, const char *name) {
+        if (!sb_group_name_is_valid(name, strlen(name)))
+                return ctl_usage_error(ctl, "invalid group name '%s' (1..%d of A-Z a-z 0-9 _ . : @ -)", name,
+                                       SB_GROUP_NAME_MAX);
+        return 0;
+}
+
+int ctl_add_group(const Ctl *ctl, const char *name, const char **groups, size_t *n_groups) {
+        int r = ctl_check_group(ctl, name);
+
+        if (r != 0)
+                return r;
+        if (*n_groups == CTL_GROUPS_MAX)
+                return ctl_usage_error(ctl, "more than %d groups", CTL_GROUPS_MAX);
+        groups[(*n_groups)++] = name;
+        return 0;
+}
+
+int ctl_parse_window(const Ctl *ctl, const char *s, unsigned *ret) {
+        uint64_t v;
+
+        if (parse_u64(s, &v) < 0 || v == 0 || v > UINT32_MAX)
+                return ctl_usage_error(ctl, "--window needs a number 1..%u", UINT32_MAX);
+        *ret = (unsigned) v;
+        return 0;
 }

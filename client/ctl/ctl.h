@@ -92,6 +92,13 @@ int ctl_usage_error(const Ctl *ctl, const char *fmt, ...) __attribute__((format(
 int ctl_connect(const Ctl *ctl, unsigned window, sigbroker **ret);
 int ctl_connection_lost(sigbroker *sb, int error);
 int parse_u64(const char *s, uint64_t *ret);
+
+/* Options that several commands take; each returns 0, or the exit status
+ * with the usage error printed. */
+#define CTL_GROUPS_MAX 64       /* --group options of listen and exec */
+int ctl_check_group(const Ctl *ctl, const char *name);
+int ctl_add_group(const Ctl *ctl, const char *name, const char **groups, size_t *n_groups);
+int ctl_parse_window(const Ctl *ctl, const char *s, unsigned *ret);
 int parse_seconds(const char *s, int64_t *ret_usec);
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 char *base64_encode(const void *data, size_t len);
