@@ -400,8 +400,12 @@ void show_status(const Json *st) {
         printf("  %-17s %s%s\n", "socket:", json_get_string(st, "socket"),
                json_get_bool(st, "socket_activated") ? " (socket activation)" : "");
         printf("  %-17s %s\n", "config:", json_get_string(st, "config"));
-        printf("  %-17s %s\n", "restart journal:",
+        printf("  %-17s %s", "restart journal:",
                json_get_bool(st, "restart_journal") ? "yes: clients survive a restart" : "no");
+        if (json_get_u64(st, "restart_capacity") && json_get_u64(st, "restart_capacity") < json_get_u64(l, "max_connections"))
+                printf(", up to %llu of them (max-connections is more)",
+                       (unsigned long long) json_get_u64(st, "restart_capacity"));
+        printf("\n");
         printf("  %-17s %llu\n", "clients:", (unsigned long long) json_get_u64(st, "clients"));
         printf("  %-17s %llu\n", "named groups:", (unsigned long long) json_get_u64(st, "groups"));
         printf("  %-17s %llu signals, %s\n", "pending:", (unsigned long long) json_get_u64(st, "pending"),

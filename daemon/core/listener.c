@@ -160,6 +160,8 @@ static int admit(Broker *b, int fd) {
 
         if (b->n_peers >= l->max_connections)
                 return refuse_connection(b, fd, EUSERS, "the broker has reached its connection limit");
+        if (b->restart_capacity && b->n_peers >= b->restart_capacity)
+                return refuse_connection(b, fd, EUSERS, "the broker holds as many connections as a restart can keep");
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return close(fd), 0;
         n = hashtable_first(&b->users, cred.uid);

@@ -12,6 +12,7 @@
 
 #include "broker.h"
 #include "monitor.h"
+#include "sb-build.h"
 #include "state.h"
 #include "user.h"
 #include "util.h"
@@ -402,6 +403,10 @@ static int compact(Broker *b, uint64_t generation) {
         return 0;
 }
 
+uint64_t state_journal_size(const Broker *b) {
+        return b->journal ? header(b->journal)->used : 0;
+}
+
 int state_journal_fd(const Broker *b, uint64_t *ret_generation) {
         if (!b->journal)
                 return -ENODATA;
@@ -416,10 +421,79 @@ void state_maybe_compact(Broker *b) {
                 (void) compact(b, j->generation + 1);
 }
 
+static uint32_t fd_store_max(void);
+static void log_not_kept(unsigned n, const char *why, const char *what);
+
 int state_journal_open(Broker *b) {
         /* Only systemd keeps an fd store for us. */
         b->journaling = getenv("NOTIFY_SOCKET") != NULL;
+        b->fd_store_max = fd_store_max();
+        state_check_capacity(b);
         return 0;
+}
+
+/* ---- capacity ---- */
+
+/* systemd 254 and later say how large the store is; before, the unit may
+ * say it the same way, else it is the size the shipped unit sets. */
+static uint32_t fd_store_max(void) {
+        const char *e = getenv("FDSTORE");
+        unsigned long long v;
+        char *end;
+
+        if (e && *e) {
+                errno = 0;
+                v = strtoull(e, &end, 10);
+                if (errno == 0 && *end == '\0' && v > 0)
+                        return (uint32_t) MIN(v, (unsigned long long) UINT32_MAX);
+        }
+        return SB_FDSTORE_MAX;
+}
+
+void state_check_capacity(Broker *b) {
+        uint32_t store = b->fd_store_max > STATE_JOURNAL_FDS ? b->fd_store_max - STATE_JOURNAL_FDS : 0;
+        uint32_t fds = b->fd_budget / (b->pidfd_by_pid ? 2 : 1), capacity = MIN(store, fds);
+        uint32_t old = b->restart_capacity;
+        char f_max[48], f_cap[48], f_store[48], f_nofile[48];
+        const char *fields[] = { f_max, f_cap, f_store, f_nofile, NULL };
+
+        b->restart_capacity = b->journaling ? MAX(capacity, 1u) : 0;
+        if (!b->journaling || b->limits.max_connections <= b->restart_capacity ||
+            (old == b->restart_capacity && b->capacity_warned == b->limits.max_connections))
+                return;
+        b->capacity_warned = b->limits.max_connections;
+        snprintf(f_max, sizeof(f_max), "SIGBROKER_MAX_CONNECTIONS=%u", b->limits.max_connections);
+        snprintf(f_cap, sizeof(f_cap), "SIGBROKER_RESTART_CAPACITY=%u", b->restart_capacity);
+        snprintf(f_store, sizeof(f_store), "SIGBROKER_FD_STORE_MAX=%u", b->fd_store_max);
+        snprintf(f_nofile, sizeof(f_nofile), "SIGBROKER_NOFILE=%u", b->fd_budget + SB_FD_RESERVE);
+        log_fields(LOG_WARNING, SB_MID_CAPACITY, fields,
+                   "max-connections is %u, but a restart can keep only %u connections (fd store %u, "
+                   "of which %u for the restart journal; RLIMIT_NOFILE %u, %u fds reserved, %u per client): "
+                   "connections beyond %u are refused",
+                   b->limits.max_connections, b->restart_capacity, b->fd_store_max, STATE_JOURNAL_FDS,
+                   b->fd_budget + SB_FD_RESERVE, SB_FD_RESERVE, b->pidfd_by_pid ? 2 : 1, b->restart_capacity);
+}
+
+/* ---- stopping ---- */
+
+bool state_stop(Broker *b) {
+        const char *why;
+        unsigned n = 0;
+        Peer *p;
+
+        if (b->journal)
+                return true;    /* all kept: the next instance takes them over */
+        why = b->journaling ? "the restart journal failed earlier (out of memory)"
+                            : "without systemd's fd store no connection outlives the daemon";
+        list_for_each_entry(p, &b->peers, link) {
+                char text[SB_ERROR_TEXT_MAX];
+                snprintf(text, sizeof(text), "sigbrokerd stopped and could not keep this connection: %s", why);
+                peer_say_goodbye(p, b->journaling ? ECONNABORTED : ESHUTDOWN, text);
+                n++;
+        }
+        if (b->journaling)
+                log_not_kept(n, why, "each was told so before it was closed");
+        return false;
 }
 
 /* ---- the fd store ---- */
@@ -468,11 +542,54 @@ typedef struct SignalRef {
         Signal *signal;
 } SignalRef;
 
+/* Why a connection that came back from the store is not kept. */
+typedef enum NotKept {
+        NOT_KEPT_NO_JOURNAL,
+        NOT_KEPT_UNREADABLE,
+        NOT_KEPT_NO_STATE,
+        NOT_KEPT_FAILED,
+        _NOT_KEPT_MAX,
+} NotKept;
+
+static const char *const not_kept_reason[_NOT_KEPT_MAX] = {
+        [NOT_KEPT_NO_JOURNAL] = "no restart journal came back from the fd store",
+        [NOT_KEPT_UNREADABLE] = "the restart journal was unreadable",
+        [NOT_KEPT_NO_STATE] = "the restart journal has no state for the connection",
+        [NOT_KEPT_FAILED] = "its state could not be restored (out of memory or fds)",
+};
+
 typedef struct Replay {
         Broker *b;
         HashTable signals;              /* signal id -> SignalRef */
         uint64_t max_order, max_signal_id;
+        NotKept why;                    /* for client fds left over */
+        unsigned not_kept[_NOT_KEPT_MAX];
+        unsigned missing;               /* in the journal, but no fd came back */
 } Replay;
+
+/* Let go of a connection that came back from the store, saying why first. */
+static void not_kept(Replay *rp, int fd, const char *name, NotKept why) {
+        char text[SB_ERROR_TEXT_MAX];
+
+        snprintf(text, sizeof(text), "sigbrokerd restarted and could not keep this connection: %s; connect again",
+                 not_kept_reason[why]);
+        peer_say_goodbye_fd(rp->b, fd, ECONNABORTED, text);
+        close(fd);
+        sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        rp->not_kept[why]++;
+}
+
+static void log_not_kept(unsigned n, const char *why, const char *what) {
+        char f_n[48], f_why[160];
+        const char *fields[] = { f_n, f_why, NULL };
+
+        if (n == 0)
+                return;
+        snprintf(f_n, sizeof(f_n), "SIGBROKER_CONNECTIONS=%u", n);
+        snprintf(f_why, sizeof(f_why), "SIGBROKER_REASON=%s", why);
+        log_fields(LOG_WARNING, SB_MID_NOT_KEPT, fields, "%u connections not kept across the restart: %s; %s", n, why,
+                   what);
+}
 
 static Peer *replay_peer(Replay *rp, uint64_t id) {
         HashNode *n = hashtable_first(&rp->b->peers_by_id, id);
@@ -491,12 +608,18 @@ static int take_client_fd(StateRestore *restore, uint64_t id) {
 
 static void replay_new_peer(Replay *rp, const RecPeer *r) {
         int fd = take_client_fd(rp->b->restore, r->id);
+        char name[32];
         Peer *p;
 
-        if (fd < 0)
-                return;         /* its connection did not come back: nothing to restore */
-        if (peer_new_restored(rp->b, fd, r->id, &p) < 0)
+        if (fd < 0) {
+                rp->missing++;  /* its connection did not come back: nothing to restore */
                 return;
+        }
+        if (peer_new_restored(rp->b, fd, r->id, &p) < 0) {
+                snprintf(name, sizeof(name), STATE_CLIENT_FDNAME_PREFIX "%llu", (unsigned long long) r->id);
+                not_kept(rp, fd, name, NOT_KEPT_FAILED);
+                return;
+        }
         p->cap_kill = r->flags & 1;
         if (r->id > rp->b->next_client_id)
                 rp->b->next_client_id = r->id;
@@ -732,15 +855,23 @@ static void restore_done(Replay *rp) {
         }
         hashtable_destroy(&rp->signals);
         for (size_t i = 0; restore && i < restore->n_fds; i++) {
-                if (restore->fds[i].fd >= 0) {
-                        /* A client fd with no state, or an old journal: let go of it,
-                         * in the store too. */
-                        if (restore->fds[i].name)
-                                sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", restore->fds[i].name);
-                        close(restore->fds[i].fd);
+                RestoreFd *f = &restore->fds[i];
+                if (f->fd >= 0 && f->name && strncmp(f->name, STATE_CLIENT_FDNAME_PREFIX,
+                                                     strlen(STATE_CLIENT_FDNAME_PREFIX)) == 0)
+                        /* A client fd with no state: tell it, let go of it. */
+                        not_kept(rp, TAKE_FD(f->fd), f->name, rp->why);
+                else if (f->fd >= 0) {
+                        /* An old journal: let go of it, in the store too. */
+                        if (f->name)
+                                sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", f->name);
+                        close(f->fd);
                 }
-                free(restore->fds[i].name);
+                free(f->name);
         }
+        for (NotKept k = 0; k < _NOT_KEPT_MAX; k++)
+                log_not_kept(rp->not_kept[k], not_kept_reason[k], "each was told so before it was closed");
+        log_not_kept(rp->missing, "their fds did not come back from the fd store (is FileDescriptorStoreMax= too small?)",
+                     "they were closed without a word");
         if (restore)
                 free(restore->fds);
         free(restore);
@@ -754,10 +885,13 @@ int state_restore(Broker *b) {
         Peer *p;
 
         i = pick_journal(b->restore, &generation);
+        rp.why = i >= 0 ? NOT_KEPT_NO_STATE : NOT_KEPT_NO_JOURNAL;
         if (i >= 0) {
                 r = replay_journal(&rp, b->restore->fds[i].fd);
-                if (r < 0)
+                if (r < 0) {
                         log_error("Restart journal unreadable (%s); clients are disconnected", strerror(-r));
+                        rp.why = NOT_KEPT_UNREADABLE;
+                }
         }
         b->next_order = MAX(b->next_order, rp.max_order);
         b->next_signal_id = MAX(b->next_signal_id, rp.max_signal_id);
