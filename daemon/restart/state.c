@@ -80,12 +80,15 @@ struct StateJournal {
 typedef struct RestoreFd {
         int fd;
         char *name;
+        uint64_t client_id;             /* a client's connection (c<ID>), else 0 */
 } RestoreFd;
 
 /* Fds systemd handed back, until state_restore() has taken what it needs. */
 struct StateRestore {
         RestoreFd *fds;
         size_t n_fds;
+        RestoreFd **clients;            /* the client fds, by client id */
+        size_t n_clients;
 };
 
 /* ---- the journal file ---- */
@@ -130,6 +133,7 @@ void state_free(Broker *b) {
                         free(b->restore->fds[i].name);
                 }
                 free(b->restore->fds);
+                free(b->restore->clients);
                 free(b->restore);
                 b->restore = NULL;
         }
@@ -537,6 +541,32 @@ int state_restore_add_fd(Broker *b, int fd, const char *name) {
         return 0;
 }
 
+static int compare_client_id(const void *a, const void *b) {
+        uint64_t x = (*(RestoreFd *const *) a)->client_id, y = (*(RestoreFd *const *) b)->client_id;
+        return x < y ? -1 : x > y;
+}
+
+/* The client fds sorted by id: one lookup per client in the journal is a
+ * binary search, not a walk over tens of thousands of names. */
+static int index_client_fds(StateRestore *restore) {
+        if (!restore)
+                return 0;
+        restore->clients = calloc(MAX(restore->n_fds, 1u), sizeof(*restore->clients));
+        if (!restore->clients)
+                return -ENOMEM;
+        for (size_t i = 0; i < restore->n_fds; i++) {
+                RestoreFd *f = &restore->fds[i];
+                unsigned long long id;
+                char end;
+                if (f->name && sscanf(f->name, STATE_CLIENT_FDNAME_PREFIX "%llu%c", &id, &end) == 1 && id > 0) {
+                        f->client_id = id;
+                        restore->clients[restore->n_clients++] = f;
+                }
+        }
+        qsort(restore->clients, restore->n_clients, sizeof(*restore->clients), compare_client_id);
+        return 0;
+}
+
 typedef struct SignalRef {
         HashNode node;
         Signal *signal;
@@ -597,13 +627,12 @@ static Peer *replay_peer(Replay *rp, uint64_t id) {
 }
 
 static int take_client_fd(StateRestore *restore, uint64_t id) {
-        char name[32];
+        RestoreFd key = { .client_id = id }, *k = &key, **f;
 
-        snprintf(name, sizeof(name), STATE_CLIENT_FDNAME_PREFIX "%llu", (unsigned long long) id);
-        for (size_t i = 0; restore && i < restore->n_fds; i++)
-                if (restore->fds[i].fd >= 0 && restore->fds[i].name && strcmp(restore->fds[i].name, name) == 0)
-                        return TAKE_FD(restore->fds[i].fd);
-        return -1;
+        if (!restore || !restore->clients)
+                return -1;
+        f = bsearch(&k, restore->clients, restore->n_clients, sizeof(*restore->clients), compare_client_id);
+        return f && (*f)->fd >= 0 ? TAKE_FD((*f)->fd) : -1;
 }
 
 static void replay_new_peer(Replay *rp, const RecPeer *r) {
@@ -856,8 +885,7 @@ static void restore_done(Replay *rp) {
         hashtable_destroy(&rp->signals);
         for (size_t i = 0; restore && i < restore->n_fds; i++) {
                 RestoreFd *f = &restore->fds[i];
-                if (f->fd >= 0 && f->name && strncmp(f->name, STATE_CLIENT_FDNAME_PREFIX,
-                                                     strlen(STATE_CLIENT_FDNAME_PREFIX)) == 0)
+                if (f->fd >= 0 && f->client_id > 0)
                         /* A client fd with no state: tell it, let go of it. */
                         not_kept(rp, TAKE_FD(f->fd), f->name, rp->why);
                 else if (f->fd >= 0) {
@@ -872,8 +900,10 @@ static void restore_done(Replay *rp) {
                 log_not_kept(rp->not_kept[k], not_kept_reason[k], "each was told so before it was closed");
         log_not_kept(rp->missing, "their fds did not come back from the fd store (is FileDescriptorStoreMax= too small?)",
                      "they were closed without a word");
-        if (restore)
+        if (restore) {
                 free(restore->fds);
+                free(restore->clients);
+        }
         free(restore);
         rp->b->restore = NULL;
 }
@@ -886,6 +916,10 @@ int state_restore(Broker *b) {
 
         i = pick_journal(b->restore, &generation);
         rp.why = i >= 0 ? NOT_KEPT_NO_STATE : NOT_KEPT_NO_JOURNAL;
+        if (index_client_fds(b->restore) < 0) {
+                i = -1;
+                rp.why = NOT_KEPT_FAILED;
+        }
         if (i >= 0) {
                 r = replay_journal(&rp, b->restore->fds[i].fd);
                 if (r < 0) {

@@ -38,16 +38,24 @@ systemctl start sigbrokerd.socket
 SB_CLIENT=$SB_FLEET sbc_start fleet root
 t_start=$(date +%s%N)
 sbc_ok fleet 300 connect "$N" "$GROUP" "$SIGNO"
+[[ -z ${SB_FLEET_VERBOSE-} ]] || sb_log "CPU ticks: systemd $(awk '{ print $14 + $15 }' /proc/1/stat), sigbrokerd $(awk '{ print $14 + $15 }' "/proc/$(unit_prop "$UNIT" MainPID)/stat"), fleet $(awk '{ print $14 + $15 }' "/proc/$(sbc_pid fleet)/stat")"
 connect_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 sbc_ok fleet 30 status
 (( $(sbc_field clients) == N + 1 )) || sb_fail "the daemon counts $(sbc_field clients) clients, want $((N + 1))"
 sb_log "$N subscribers and a sender connected in ${connect_s}s; $(unit_prop "$UNIT" StatusText)"
+
+show_status() {
+    [[ -x $SB_BIN/sigbrokerctl ]] || return 0
+    sb_log "sigbrokerctl status $1:"
+    "$SB_BIN/sigbrokerctl" status | sed 's/^/    /' >&2 || sb_fail "sigbrokerctl status failed"
+}
 
 # scenario NAME HOW: HOW is restart or kill.
 scenario() {
     local name=$1 how=$2 old_pid restarts t0 ready_us sysctl_pid=
     old_pid=$(unit_prop "$UNIT" MainPID)
     restarts=$(unit_prop "$UNIT" NRestarts)
+    show_status "before the $how"
     sbc_ok fleet 10 mark
     t0=$(sbc_field t0_us)
     case $how in
@@ -93,6 +101,7 @@ scenario() {
     [[ $SBC_REPLY == ok* ]] || sb_fail "$name: signals by client id: $SBC_REPLY"
     sbc fleet 30 quiet
     [[ $SBC_REPLY == ok* ]] || sb_fail "$name: duplicates: $SBC_REPLY"
+    show_status "after the $how"
     printf '%s: %d subscribers kept (same ids); group send %s; READY=1 after %d ms, first delivery after %d ms, last after %d ms; restart journal %d bytes; new daemon peak RSS %d KiB (now %d KiB); restart capacity %d\n' \
         "$name" "$N" "${send_reply#ok }" $(( ready_us / 1000 )) $(( first_us / 1000 )) $(( last_us / 1000 )) \
         "$journal_bytes" "$hwm" "$rss" "$capacity" | tee -a "$tmp/summary" >&2
@@ -112,6 +121,9 @@ fi
 # many connections a restart keeps, at each start.
 if (( capacity_seen = $(journalctl -u "$UNIT" -o cat --no-pager MESSAGE_ID=08ea39165d294d6b846be156d709baea | wc -l) )); then
     sb_log "the daemon warned at each of its $capacity_seen starts: $(journalctl -u "$UNIT" -o cat --no-pager -n 1 MESSAGE_ID=08ea39165d294d6b846be156d709baea)"
+fi
+if [[ -n ${SB_FLEET_VERBOSE-} ]]; then
+    journalctl -o short-monotonic --no-pager | grep -E 'sigbrokerd|Stopp|Start' | tail -n 40 >&2
 fi
 systemctl stop sigbrokerd.socket "$UNIT"
 sb_log "summary:"

@@ -25,6 +25,7 @@
  * Exits at end of input. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@
 #include <unistd.h>
 
 #include "sigbroker.h"
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 typedef struct Receiver {
         sigbroker *sb;
@@ -73,8 +76,36 @@ static int open_receiver(Receiver *r, const char *group, int signo) {
         return k;
 }
 
+#define CONNECT_THREADS 8
+
+typedef struct Connector {
+        pthread_t thread;
+        size_t first, n;
+        const char *group;
+        int signo;
+        int error;
+        size_t failed_at;
+} Connector;
+
+/* Each thread opens a share of the receivers: the round trips of a
+ * connection overlap with the others'. */
+static void *connector(void *userdata) {
+        Connector *c = userdata;
+
+        for (size_t i = c->first; i < c->first + c->n; i++) {
+                int k = open_receiver(&rx[i], c->group, c->signo);
+                if (k < 0) {
+                        c->error = k;
+                        c->failed_at = i;
+                        break;
+                }
+        }
+        return NULL;
+}
+
 static void cmd_connect(char **argv, int argc) {
-        size_t n;
+        Connector c[CONNECT_THREADS] = {};
+        size_t n, per;
         int k;
 
         if (argc != 4 || rx || (n = strtoul(argv[1], NULL, 10)) == 0)
@@ -82,14 +113,23 @@ static void cmd_connect(char **argv, int argc) {
         rx = calloc(n, sizeof(*rx));
         if (!rx)
                 return err(-ENOMEM, "calloc");
-        for (n_rx = 0; n_rx < n; n_rx++) {
-                k = open_receiver(&rx[n_rx], argv[2], atoi(argv[3]));
-                if (k < 0) {
-                        char what[64];
-                        snprintf(what, sizeof(what), "at=%zu", n_rx);
-                        return err(k, what);
-                }
+        n_rx = n;
+        per = (n + CONNECT_THREADS - 1) / CONNECT_THREADS;
+        for (size_t t = 0; t < CONNECT_THREADS; t++) {
+                c[t] = (Connector) { .first = MIN(t * per, n), .group = argv[2], .signo = atoi(argv[3]) };
+                c[t].n = MIN(per, n - c[t].first);
+                if (pthread_create(&c[t].thread, NULL, connector, &c[t]) != 0)
+                        c[t].error = -EAGAIN;
         }
+        for (size_t t = 0; t < CONNECT_THREADS; t++)
+                if (c[t].error != -EAGAIN)
+                        pthread_join(c[t].thread, NULL);
+        for (size_t t = 0; t < CONNECT_THREADS; t++)
+                if (c[t].error < 0) {
+                        char what[64];
+                        snprintf(what, sizeof(what), "at=%zu", c[t].failed_at);
+                        return err(c[t].error, what);
+                }
         k = sigbroker_connect(NULL, &tx);
         if (k < 0)
                 return err(k, "sender");

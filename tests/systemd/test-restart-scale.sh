@@ -22,8 +22,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sb_units_install "$tmp/units" /run/sbtest/bin/sigbrokerd "$1" "$2"
 
+# sigbrokerctl status is shown before and after each restart, if built.
+ctl=()
+[[ -x ${SIGBROKERCTL-} ]] && ctl=(--bin "$SIGBROKERCTL")
 rc=0
 "$here/../lib/private-systemd.sh" --timeout "${SB_FLEET_TIMEOUT:-400}" --units "$tmp/units" \
-    --bin "$SIGBROKERD" --bin "$SB_FLEET" \
+    --bin "$SIGBROKERD" --bin "$SB_FLEET" "${ctl[@]}" \
     env SB_FLEET=/run/sbtest/bin/sb-fleet "$here/inside-restart-scale.sh" || rc=$?
 exit $rc
