@@ -44,10 +44,17 @@ sbc_ok fleet 30 status
 (( $(sbc_field clients) == N + 1 )) || sb_fail "the daemon counts $(sbc_field clients) clients, want $((N + 1))"
 sb_log "$N subscribers and a sender connected in ${connect_s}s; $(unit_prop "$UNIT" StatusText)"
 
+fleet_only() {
+    sbc_ok fleet 30 status
+    (( $(sbc_field clients) == N + 1 ))
+}
+
 show_status() {
     [[ -x $SB_BIN/sigbrokerctl ]] || return 0
     sb_log "sigbrokerctl status $1:"
     "$SB_BIN/sigbrokerctl" status | sed 's/^/    /' >&2 || sb_fail "sigbrokerctl status failed"
+    # Its connection is gone before the daemon is: it is not one to keep.
+    sb_wait_for 30 "the daemon to see sigbrokerctl leave" fleet_only
 }
 
 # scenario NAME HOW: HOW is restart or kill.
