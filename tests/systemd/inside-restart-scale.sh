@@ -11,6 +11,9 @@
 # Prints the times from the restart to READY=1 and to the first and last
 # delivery, the restart journal's size and the new daemon's peak RSS.
 #   SB_FLEET_N        subscribers (default 9000 x SB_STRESS_SCALE, at least 100)
+#   SB_FLEET_CONNECT_TIMEOUT  seconds for connecting them (default 300)
+#   SB_FLEET_VERBOSE  also CPU time of systemd and the daemon while they
+#                     connect, and the journal around the restarts
 set -euo pipefail
 here=$(dirname "$(readlink -f "$0")")
 . "$here/../lib/common.sh"
@@ -37,7 +40,7 @@ sbc_init "$tmp/clients"
 systemctl start sigbrokerd.socket
 SB_CLIENT=$SB_FLEET sbc_start fleet root
 t_start=$(date +%s%N)
-sbc_ok fleet 300 connect "$N" "$GROUP" "$SIGNO"
+sbc_ok fleet "${SB_FLEET_CONNECT_TIMEOUT:-300}" connect "$N" "$GROUP" "$SIGNO"
 [[ -z ${SB_FLEET_VERBOSE-} ]] || sb_log "CPU ticks: systemd $(awk '{ print $14 + $15 }' /proc/1/stat), sigbrokerd $(awk '{ print $14 + $15 }' "/proc/$(unit_prop "$UNIT" MainPID)/stat"), fleet $(awk '{ print $14 + $15 }' "/proc/$(sbc_pid fleet)/stat")"
 connect_s=$(awk -v a="$t_start" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 sbc_ok fleet 30 status
