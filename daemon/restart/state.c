@@ -594,8 +594,43 @@ typedef struct Replay {
         uint64_t max_order, max_signal_id;
         NotKept why;                    /* for client fds left over */
         unsigned not_kept[_NOT_KEPT_MAX];
-        unsigned missing;               /* in the journal, but no fd came back */
+        HashTable missing;              /* MissingRef: in the journal, but no fd came back */
 } Replay;
+
+typedef struct MissingRef {
+        HashNode node;
+} MissingRef;
+
+/* A connection the journal lists whose fd did not come back; it counts
+ * unless the journal says later that it was closed anyway. */
+static void missing_add(Replay *rp, uint64_t id) {
+        MissingRef *m = calloc(1, sizeof(*m));
+
+        if (m && hashtable_insert(&rp->missing, &m->node, id) < 0)
+                free(m);
+}
+
+static void missing_remove(Replay *rp, uint64_t id) {
+        HashNode *n = hashtable_first(&rp->missing, id);
+
+        if (n) {
+                hashtable_remove(&rp->missing, n);
+                free(container_of(n, MissingRef, node));
+        }
+}
+
+static unsigned missing_done(Replay *rp) {
+        unsigned count = 0;
+
+        for (size_t i = 0; i < rp->missing.n_buckets; i++)
+                for (HashNode *n = rp->missing.buckets[i], *next; n; n = next) {
+                        next = n->next;
+                        free(container_of(n, MissingRef, node));
+                        count++;
+                }
+        hashtable_destroy(&rp->missing);
+        return count;
+}
 
 /* Let go of a connection that came back from the store, saying why first. */
 static void not_kept(Replay *rp, int fd, const char *name, NotKept why) {
@@ -641,7 +676,7 @@ static void replay_new_peer(Replay *rp, const RecPeer *r) {
         Peer *p;
 
         if (fd < 0) {
-                rp->missing++;  /* its connection did not come back: nothing to restore */
+                missing_add(rp, r->id);         /* its connection did not come back: nothing to restore */
                 return;
         }
         if (peer_new_restored(rp->b, fd, r->id, &p) < 0) {
@@ -729,6 +764,8 @@ static void replay_peer_record(Replay *rp, RecordType type, const RecPeer *r) {
                         replay_new_peer(rp, r);
                 return;
         }
+        if (type == R_PEER_FREE)
+                missing_remove(rp, r->id);
         if (!p)
                 return;
         switch (type) {
@@ -898,7 +935,7 @@ static void restore_done(Replay *rp) {
         }
         for (NotKept k = 0; k < _NOT_KEPT_MAX; k++)
                 log_not_kept(rp->not_kept[k], not_kept_reason[k], "each was told so before it was closed");
-        log_not_kept(rp->missing, "their fds did not come back from the fd store (is FileDescriptorStoreMax= too small?)",
+        log_not_kept(missing_done(rp), "their fds did not come back from the fd store (is FileDescriptorStoreMax= too small?)",
                      "they were closed without a word");
         if (restore) {
                 free(restore->fds);
