@@ -456,7 +456,11 @@ static uint32_t fd_store_max(void) {
 
 void state_check_capacity(Broker *b) {
         uint32_t store = b->fd_store_max > STATE_JOURNAL_FDS ? b->fd_store_max - STATE_JOURNAL_FDS : 0;
-        uint32_t fds = b->fd_budget / (b->pidfd_by_pid ? 2 : 1), capacity = MIN(store, fds);
+        uint32_t fds = b->fd_budget / (b->pidfd_by_pid ? 2 : 1);
+        /* systemd passes every stored fd's name in LISTEN_FDNAMES, one
+         * environment string, which execve() takes up to MAX_ARG_STRLEN. */
+        uint32_t names = (STATE_FDNAMES_MAX - 64) / STATE_FDNAME_BYTES;
+        uint32_t capacity = MIN(MIN(store, fds), names);
         uint32_t old = b->restart_capacity;
         char f_max[48], f_cap[48], f_store[48], f_nofile[48];
         const char *fields[] = { f_max, f_cap, f_store, f_nofile, NULL };
@@ -472,10 +476,11 @@ void state_check_capacity(Broker *b) {
         snprintf(f_nofile, sizeof(f_nofile), "SIGBROKER_NOFILE=%u", b->fd_budget + SB_FD_RESERVE);
         log_fields(LOG_WARNING, SB_MID_CAPACITY, fields,
                    "max-connections is %u, but a restart can keep only %u connections (fd store %u, "
-                   "of which %u for the restart journal; RLIMIT_NOFILE %u, %u fds reserved, %u per client): "
-                   "connections beyond %u are refused",
+                   "of which %u for the restart journal; RLIMIT_NOFILE %u, %u fds reserved, %u per client; "
+                   "%u fd names in LISTEN_FDNAMES): connections beyond %u are refused",
                    b->limits.max_connections, b->restart_capacity, b->fd_store_max, STATE_JOURNAL_FDS,
-                   b->fd_budget + SB_FD_RESERVE, SB_FD_RESERVE, b->pidfd_by_pid ? 2 : 1, b->restart_capacity);
+                   b->fd_budget + SB_FD_RESERVE, SB_FD_RESERVE, b->pidfd_by_pid ? 2 : 1, names,
+                   b->restart_capacity);
 }
 
 /* ---- stopping ---- */

@@ -48,6 +48,11 @@ typedef struct StateJournal StateJournal;
 /* Store entries the journal may take: during a compaction the new
  * generation goes in before the old one leaves. */
 #define STATE_JOURNAL_FDS 2u
+/* systemd hands the store back with all names in one environment string,
+ * at most MAX_ARG_STRLEN bytes; a client's name takes at most this much
+ * ("c", a client id below 10^8, ":"). */
+#define STATE_FDNAMES_MAX 131072u
+#define STATE_FDNAME_BYTES 10u
 
 /* Start journaling (only under systemd, with NOTIFY_SOCKET set). */
 int state_journal_open(Broker *b);
