@@ -603,8 +603,14 @@ int show_status(const Ctl *ctl, struct json_object *st) {
                 pair(&ps, "socket:", c);
         }
         pair(&ps, "config:", jstr(st, "config"));
-        pair(&ps, "restart journal:",
-             json_object_get_boolean(jget(st, "restart_journal")) ? "yes: clients survive a restart" : "no");
+        if (!json_object_get_boolean(jget(st, "restart_journal")))
+                pair(&ps, "restart journal:", "no");
+        else if (ju64(st, "restart_capacity") && ju64(st, "restart_capacity") < ju64(l, "max_connections")) {
+                snprintf(c, sizeof(c), "yes: clients survive a restart, up to %llu of them (max-connections is more)",
+                         (unsigned long long) ju64(st, "restart_capacity"));
+                pair(&ps, "restart journal:", c);
+        } else
+                pair(&ps, "restart journal:", "yes: clients survive a restart");
         pair_count(&ps, "clients:", st, "clients");
         pair_count(&ps, "named groups:", st, "groups");
         snprintf(c, sizeof(c), "%llu signals, %s", (unsigned long long) ju64(st, "pending"),

@@ -222,14 +222,14 @@ static void write_status(Broker *b, FILE *f) {
         fprintf(f, ",\"socket_activated\":%s,\"config\":", b->socket_activated ? "true" : "false");
         json_string(f, b->options.config_path);
         fprintf(f,
-                ",\"restart_journal\":%s,\"clients\":%u,\"groups\":%u,\"pending\":%u,\"pending_bytes\":%llu,"
+                ",\"restart_journal\":%s,\"restart_capacity\":%u,\"restart_journal_bytes\":%llu,\"clients\":%u,\"groups\":%u,\"pending\":%u,\"pending_bytes\":%llu,"
                 "\"limits\":{\"max_queue\":%u,\"max_queue_bytes\":%llu,"
                 "\"max_payload\":%u,\"default_window\":%u,\"max_window\":%u,\"max_connections_per_uid\":%u,"
                 "\"max_pending_per_uid\":%u,\"max_bytes_per_uid\":%llu,\"max_connections\":%u,"
                 "\"max_pending\":%u,\"max_bytes\":%llu,\"max_groups_per_client\":%u,\"limit_root\":%s,"
                 "\"max_received_per_uid\":%u,\"max_received_bytes_per_uid\":%llu,\"max_answer_bytes_per_uid\":%llu,"
                 "\"max_answer_bytes\":%llu,\"hello_timeout_sec\":%u,\"reserved_connections\":%u}}",
-                b->journal ? "true" : "false", b->n_peers, b->n_groups, b->total_pending,
+                b->journal ? "true" : "false", b->restart_capacity, (unsigned long long) state_journal_size(b), b->n_peers, b->n_groups, b->total_pending,
                 (unsigned long long) b->total_bytes, l->max_queue, (unsigned long long) l->max_queue_bytes,
                 l->max_payload, l->default_window, l->max_window, l->max_connections_per_uid,
                 l->max_pending_per_uid, (unsigned long long) l->max_bytes_per_uid, l->max_connections,

@@ -7,12 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "broker.h"
 #include "config.h"
+#include "sb-build.h"
 #include "state.h"
 #include "util.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
 
 #define SECOND_NS UINT64_C(1000000000)
 #define TRIM_THRESHOLD (1u << 20)
@@ -64,6 +72,7 @@ static int reload_config(Broker *b, char **ret_error) {
         }
         config_free(b->config);
         b->config = c;
+        state_check_capacity(b);
         return 0;
 }
 
@@ -98,8 +107,8 @@ static void on_signal(evutil_socket_t signo, short what, void *userdata) {
         sd_notify(0, "STOPPING=1");
         /* Under systemd the connections stay in the fd store and the
          * journal says what they had: a restart takes them over. */
-        b->stopping = true;
         broker_flush_dirty(b);
+        b->stopping = state_stop(b);
         event_base_loopbreak(b->base);
 }
 
@@ -264,6 +273,26 @@ static int setup_events(Broker *b) {
         return pidwatch_init(&b->pidwatch, b->base, PRIORITY_EXITS, on_process_exit, b);
 }
 
+/* The fds clients may take (peer.c), and whether a client's pidfd can be
+ * had again from its socket when it has given it up (SO_PEERPIDFD). */
+static void setup_fd_budget(Broker *b) {
+        struct rlimit rl;
+        int sv[2], pidfd = -1;
+        socklen_t len = sizeof(pidfd);
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+                rl.rlim_cur = UINT32_MAX;
+        b->fd_budget = rl.rlim_cur > SB_FD_RESERVE ? (uint32_t) MIN(rl.rlim_cur - SB_FD_RESERVE, (rlim_t) UINT32_MAX) : 0;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return;
+        if (getsockopt(sv[0], SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 && errno == ENOPROTOOPT)
+                b->pidfd_by_pid = true;
+        if (pidfd >= 0)
+                close(pidfd);
+        close(sv[0]);
+        close(sv[1]);
+}
+
 int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         Broker *b;
         int r;
@@ -278,6 +307,7 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         b->pidwatch = (PidWatch) PIDWATCH_INIT;
         b->out_pool = (MemPool) MEMPOOL_INIT(PEER_OUT_INITIAL);
         list_init(&b->peers);
+        list_init(&b->pidfd_peers);
         list_init(&b->dirty);
         list_init(&b->deferred);
         list_init(&b->monitors);
@@ -318,6 +348,7 @@ int broker_new(const BrokerOptions *options, Broker **ret, char **ret_error) {
         r = compute_limits(b, b->config, &b->limits, ret_error);
         if (r < 0)
                 goto fail;
+        setup_fd_budget(b);
         *ret = b;
         return 0;
 

@@ -63,6 +63,10 @@ struct Broker {
         struct event *resume_accept;    /* after EMFILE: retry accept a little later */
         struct event *defer_timer;      /* writes RESULTs held longer than SB_RESULT_HOLD_USEC */
         PidWatch pidwatch;              /* the clients' pidfds: whose process has exited */
+        List pidfd_peers;               /* Peer.pidfd_link: peers holding a pidfd, oldest first */
+        uint32_t n_pidfds;
+        uint32_t fd_budget;             /* fds clients may hold: RLIMIT_NOFILE less a reserve */
+        bool pidfd_by_pid;              /* no SO_PEERPIDFD: pidfds are opened by pid, kept */
         int listen_fd;
         char *socket_path;              /* what it listens on, bound or passed; "@name": abstract */
         bool socket_activated;          /* passed by systemd: not ours to unlink */
@@ -90,6 +94,9 @@ struct Broker {
         uint64_t next_signal_id;
         StateJournal *journal;          /* restart journal, under systemd (state.c) */
         StateRestore *restore;          /* fds from the store, until restored */
+        uint32_t fd_store_max;          /* the unit's FileDescriptorStoreMax= */
+        uint32_t restart_capacity;      /* connections a restart keeps; 0 without journaling */
+        uint32_t capacity_warned;       /* max_connections last warned about */
         bool journaling;
         bool watchdog_enabled;
         bool stopping;                  /* exiting: connections stay in the fd store */

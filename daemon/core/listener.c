@@ -247,8 +247,8 @@ static bool is_privileged(const Broker *b, int fd, const struct ucred *cred) {
         return config_is_admin(b->config, &pp);
 }
 
-/* Fds the daemon holds besides its clients' two each (socket, pidfd), as
- * last counted. Counted again on every tick: cheap enough at that rate,
+/* Fds the daemon holds besides its clients' sockets and pidfds, as last
+ * counted. Counted again on every tick: cheap enough at that rate,
  * and they change little (the journal, the log, the fd store at start). */
 void broker_count_fds(Broker *b) {
         unsigned n = 0;
@@ -260,7 +260,7 @@ void broker_count_fds(Broker *b) {
                 n++;
         closedir(d);
         n = n > 3 ? n - 3 : 0;          /* ".", ".." and the directory's own fd */
-        b->fd_others = n > 2 * b->n_peers ? n - 2 * b->n_peers : 0;
+        b->fd_others = n > b->n_peers + b->n_pidfds ? n - (b->n_peers + b->n_pidfds) : 0;
 }
 
 /* Whether an unprivileged connection would eat into the reserve: the
@@ -268,7 +268,10 @@ void broker_count_fds(Broker *b) {
  * for uid 0 and the admin group. */
 static bool in_reserve(const Broker *b) {
         const Limits *l = &b->limits;
-        uint64_t fds_after = (uint64_t) b->fd_others + 2 * ((uint64_t) b->n_peers + 1) + ACCEPT_FD_SLACK;
+        /* A client costs its socket and, where pidfds cannot be given up
+         * for sockets (peer.c), its pidfd. */
+        uint64_t per_client = b->pidfd_by_pid ? 2 : 1;
+        uint64_t fds_after = (uint64_t) b->fd_others + b->n_peers + b->n_pidfds + per_client + ACCEPT_FD_SLACK;
         struct rlimit rl;
 
         if ((uint64_t) b->n_peers + 1 + l->reserved_connections > l->max_connections)
@@ -276,7 +279,7 @@ static bool in_reserve(const Broker *b) {
         /* Asked each time: prlimit(1) may change it under us. */
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
                 return false;
-        return fds_after + 2 * (uint64_t) l->reserved_connections > (uint64_t) rl.rlim_cur;
+        return fds_after + per_client * l->reserved_connections > (uint64_t) rl.rlim_cur;
 }
 
 /* Limits on connections: all users, the reserve, and per uid (root exempt
@@ -290,6 +293,8 @@ static int admit(Broker *b, int fd) {
 
         if (b->n_peers >= l->max_connections)
                 return refuse_connection(b, fd, EUSERS, "the broker has reached its connection limit");
+        if (b->restart_capacity && b->n_peers >= b->restart_capacity)
+                return refuse_connection(b, fd, EUSERS, "the broker holds as many connections as a restart can keep");
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return close(fd), 0;
         if (in_reserve(b) && !is_privileged(b, fd, &cred)) {

@@ -62,25 +62,91 @@ static int read_groups(Peer *p) {
         return -ERANGE;
 }
 
-static int open_pidfd(Peer *p) {
-        socklen_t len = sizeof(p->pidfd);
+/* The pidfd of the process that connected, from the socket: the socket
+ * holds that process (not its pid number), so this can be asked again at
+ * any time, after a restart too, and never names a process that was given
+ * the same pid later. -ESRCH: the kernel says that process is gone. */
+static int socket_pidfd(const Peer *p) {
+        int pidfd = -1;
+        socklen_t len = sizeof(pidfd);
 
-        if (getsockopt(p->fd, SOL_SOCKET, SO_PEERPIDFD, &p->pidfd, &len) == 0)
-                return 0;
+        if (getsockopt(p->fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0)
+                return pidfd;
+        return errno == ENOPROTOOPT ? -ENOPROTOOPT : errno == EMFILE || errno == ENFILE ? -errno : -ESRCH;
+}
+
+static int open_pidfd(Peer *p) {
+        int r = socket_pidfd(p);
+
+        if (r >= 0 || r == -ESRCH) {
+                p->pidfd = r >= 0 ? r : -1;
+                p->exited = r == -ESRCH;
+                return r;
+        }
+        if (r != -ENOPROTOOPT)
+                return r;
         /* Before Linux 6.5: a pidfd opened now is racy only if the process
          * died and its pid was reused since connect; better than nothing. */
+        p->broker->pidfd_by_pid = true;
         p->pidfd = (int) syscall(SYS_pidfd_open, p->pid, 0);
         return p->pidfd >= 0 ? 0 : -errno;
 }
 
-/* Asks the kernel now: a pidfd polls readable once its process has exited. */
+/* Asks the kernel now: a pidfd polls readable once its process has exited.
+ * A peer that holds no pidfd (see peer_shed_pidfd()) asks its socket for
+ * one. */
 static bool process_is_running(const Peer *p) {
         struct pollfd pfd = { .fd = p->pidfd, .events = POLLIN };
+        bool running;
 
-        if (p->pidfd < 0)
+        if (p->exited)
+                return false;
+        if (p->pidfd >= 0)
+                return poll(&pfd, 1, 0) == 0;
+        if (p->broker->pidfd_by_pid)
                 /* kill(0, 0) would ask about our own process group. */
                 return p->pid > 0 && (kill(p->pid, 0) == 0 || errno == EPERM);
-        return poll(&pfd, 1, 0) == 0;
+        pfd.fd = socket_pidfd(p);
+        if (pfd.fd == -ESRCH)
+                return false;
+        if (pfd.fd < 0)
+                return true;    /* out of fds for a moment: as the socket is there */
+        running = poll(&pfd, 1, 0) == 0;
+        close(pfd.fd);
+        return running;
+}
+
+/* ---- the fd budget ----
+ *
+ * A client's socket is the one fd it must have. Its pidfd only saves a
+ * system call per liveness check (pidwatch.h), so when the fds run short,
+ * the oldest pidfds are given up for new clients' sockets: those clients'
+ * liveness is then asked of the kernel through their socket at each check,
+ * just as safely. Not on kernels without SO_PEERPIDFD, where a pidfd
+ * cannot be had again safely. */
+
+static void drop_pidfd(Peer *p) {
+        Broker *b = p->broker;
+
+        if (p->watched)
+                pidwatch_remove(&b->pidwatch, p->pidfd);
+        p->watched = false;
+        if (p->pidfd >= 0) {
+                close(p->pidfd);
+                b->n_pidfds--;
+        }
+        p->pidfd = -1;
+        list_unlink(&p->pidfd_link);
+}
+
+static void fit_fd_budget(Broker *b) {
+        while (!b->pidfd_by_pid && b->n_peers + b->n_pidfds > b->fd_budget && !list_is_empty(&b->pidfd_peers)) {
+                Peer *p = list_entry(b->pidfd_peers.next, Peer, pidfd_link);
+                /* Its process's exit is what the pidfd would tell; say it now. */
+                if (!p->exited && !process_is_running(p))
+                        p->exited = true;
+                drop_pidfd(p);
+        }
 }
 
 /* What the kernel says about the connecting process besides SO_PEERCRED. */
@@ -250,9 +316,12 @@ static int read_identity(Peer *p) {
         r = read_groups(p);
         if (r < 0)
                 return r;
-        if (open_pidfd(p) >= 0)
+        if (open_pidfd(p) >= 0 && p->pidfd >= 0) {
+                p->broker->n_pidfds++;
+                list_link_tail(&p->broker->pidfd_peers, &p->pidfd_link);
                 /* Without it (no room in the epoll set), each check polls. */
                 p->watched = pidwatch_add(&p->broker->pidwatch, p->pidfd, p) >= 0;
+        }
         read_creds(p);
         return 0;
 }
@@ -341,14 +410,13 @@ static int peer_setup(Broker *b, int fd, uint64_t id, Peer **ret) {
         int r;
 
         p = calloc(1, sizeof(*p));
-        if (!p) {
-                close(fd);
+        if (!p)
                 return -ENOMEM;
-        }
         p->broker = b;
         p->fd = fd;
         p->pidfd = -1;
         list_init(&p->link);
+        list_init(&p->pidfd_link);
         list_init(&p->dirty_link);
         list_init(&p->defer_link);
         list_init(&p->hello_link);
@@ -381,10 +449,13 @@ static int peer_setup(Broker *b, int fd, uint64_t id, Peer **ret) {
         list_link_tail(&b->peers, &p->link);
         list_link_tail(&b->unidentified, &p->hello_link);      /* a restored one leaves on the next tick */
         b->n_peers++;
+        fit_fd_budget(b);
         *ret = p;
         return 0;
 
 fail:
+        /* The fd stays the caller's. */
+        p->fd = -1;
         peer_free(p);
         return r;
 }
@@ -393,8 +464,10 @@ int peer_new(Broker *b, int fd, Peer **ret) {
         Peer *p;
         int r = peer_setup(b, fd, ++b->next_client_id, &p);
 
-        if (r < 0)
+        if (r < 0) {
+                close(fd);
                 return r;
+        }
         state_store_client(b, p);
         state_log_peer(b, p);
         *ret = p;
@@ -443,10 +516,7 @@ Peer *peer_free(Peer *p) {
         }
         if (p->fd >= 0)
                 close(p->fd);
-        if (p->watched)
-                pidwatch_remove(&b->pidwatch, p->pidfd);
-        if (p->pidfd >= 0)
-                close(p->pidfd);
+        drop_pidfd(p);
         free(p->groups);
         free(p->lost);
         release_output(p);
@@ -879,15 +949,33 @@ int peer_violation(Peer *p, int error, const char *fmt, ...) {
                            (unsigned long long) p->id, (int) p->pid, (unsigned) p->uid, p->comm, text);
         }
 
-        /* Best effort: tell the client why, after what it was owed already. */
-        SbFrame f = {
+        peer_say_goodbye(p, error, text);
+        return -PEER_E_DISCONNECT;
+}
+
+static SbFrame error_frame(int error, const char *text) {
+        return (SbFrame) {
                 .type = SB_MSG_ERROR,
-                .error = { .error = error, .text = text, .text_len = (uint16_t) strlen(text) },
+                .error = { .error = error, .text = text, .text_len = (uint16_t) MIN(strlen(text), SB_ERROR_TEXT_MAX) },
         };
+}
+
+void peer_say_goodbye(Peer *p, int error, const char *text) {
+        SbFrame f = error_frame(error, text);
+
+        /* Best effort: tell the client why, after what it was owed already. */
         if (peer_queue_frame(p, &f) >= 0)
                 (void) peer_flush(p);
-        socket_discard_input(p->fd, b->rxbuf);
-        return -PEER_E_DISCONNECT;
+        socket_discard_input(p->fd, p->broker->rxbuf);
+}
+
+void peer_say_goodbye_fd(Broker *b, int fd, int error, const char *text) {
+        SbFrame f = error_frame(error, text);
+        ssize_t n = sb_frame_encode(&f, b->txbuf, SB_PACKET_MAX);
+
+        if (n > 0)
+                (void) send(fd, b->txbuf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        socket_discard_input(fd, b->rxbuf);
 }
 
 static int peer_handle_packet(Peer *p, const uint8_t *buf, size_t len) {
@@ -900,6 +988,9 @@ static int peer_handle_packet(Peer *p, const uint8_t *buf, size_t len) {
                 r = peer_handle_frame(p, &f);
                 if (r < 0)
                         return r;
+                /* Between two frames the state is whole: the journal's
+                 * growth is bounded by one frame's records, not a packet's. */
+                state_maybe_compact(p->broker);
                 buf += used;
                 len -= used;
         }

@@ -72,7 +72,8 @@ typedef struct Peer {
         struct event *event;
         short events;                   /* what event is armed for */
         int fd;
-        int pidfd;                      /* -1 if the kernel gave none */
+        int pidfd;                      /* -1 if the kernel gave none, or given up (peer.c) */
+        List pidfd_link;                /* Broker.pidfd_peers, while it holds one */
         uint64_t id;
         pid_t pid;
         uid_t uid;                      /* effective, at connect (SO_PEERCRED): policy, limits, display */
@@ -119,7 +120,8 @@ enum {
 };
 
 int peer_new(Broker *b, int fd, Peer **ret);
-/* A connection handed back by systemd's fd store, with its old client id. */
+/* A connection handed back by systemd's fd store, with its old client id.
+ * On failure fd is still the caller's. */
 int peer_new_restored(Broker *b, int fd, uint64_t id, Peer **ret);
 Peer *peer_free(Peer *p);
 
@@ -167,6 +169,11 @@ void peer_mark_dirty(Peer *p);
 /* A protocol violation: tell the client why and log it. Returns
  * -PEER_E_DISCONNECT, for the caller to pass up; the peer is freed there. */
 int peer_violation(Peer *p, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The connection is about to be closed: an ERROR frame says why, after
+ * the output owed; input is discarded. Also for a bare connection fd. */
+void peer_say_goodbye(Peer *p, int error, const char *text);
+void peer_say_goodbye_fd(Broker *b, int fd, int error, const char *text);
 
 uint32_t peer_pending(const Peer *p);
 uint64_t peer_pending_bytes(const Peer *p);

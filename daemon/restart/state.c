@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "monitor.h"
+#include "sb-build.h"
 #include "state.h"
 #include "user.h"
 #include "util.h"
@@ -49,6 +50,7 @@ typedef enum RecordType {
         R_MONITOR,
         R_OUTPUT,                       /* control frames owed to a client */
         R_OUTPUT_WRITTEN,               /* ... and how many bytes of them were written */
+        R_COUNTERS,                     /* the id counters (id: clients', mask: signals'), first in a snapshot */
         _R_MAX,
 } RecordType;
 
@@ -80,12 +82,15 @@ struct StateJournal {
 typedef struct RestoreFd {
         int fd;
         char *name;
+        uint64_t client_id;             /* a client's connection (c<ID>), else 0 */
 } RestoreFd;
 
 /* Fds systemd handed back, until state_restore() has taken what it needs. */
 struct StateRestore {
         RestoreFd *fds;
         size_t n_fds;
+        RestoreFd **clients;            /* the client fds, by client id */
+        size_t n_clients;
 };
 
 /* ---- the journal file ---- */
@@ -130,6 +135,7 @@ void state_free(Broker *b) {
                         free(b->restore->fds[i].name);
                 }
                 free(b->restore->fds);
+                free(b->restore->clients);
                 free(b->restore);
                 b->restore = NULL;
         }
@@ -388,9 +394,14 @@ static int compact(Broker *b, uint64_t generation) {
         Peer *p;
         int r;
 
+        RecPeer counters = { .id = b->next_client_id, .mask = b->next_signal_id };
+
         r = journal_new(generation, &j);
         if (r < 0)
                 return r;
+        /* Ids are never given twice: the counters outlive the clients and
+         * signals that a snapshot no longer lists. */
+        append_to(b, j, R_COUNTERS, &counters, sizeof(counters), NULL, 0);
         list_for_each_entry(p, &b->peers, link)
                 snapshot_peer(b, j, p);
         j->snapshot_size = header(j)->used;
@@ -401,6 +412,10 @@ static int compact(Broker *b, uint64_t generation) {
         }
         b->journal = j;
         return 0;
+}
+
+uint64_t state_journal_size(const Broker *b) {
+        return b->journal ? header(b->journal)->used : 0;
 }
 
 int state_journal_fd(const Broker *b, uint64_t *ret_generation) {
@@ -417,10 +432,84 @@ void state_maybe_compact(Broker *b) {
                 (void) compact(b, j->generation + 1);
 }
 
+static uint32_t fd_store_max(void);
+static void log_not_kept(unsigned n, const char *why, const char *what);
+
 int state_journal_open(Broker *b) {
         /* Only systemd keeps an fd store for us. */
         b->journaling = getenv("NOTIFY_SOCKET") != NULL;
+        b->fd_store_max = fd_store_max();
+        state_check_capacity(b);
         return 0;
+}
+
+/* ---- capacity ---- */
+
+/* systemd 254 and later say how large the store is; before, the unit may
+ * say it the same way, else it is the size the shipped unit sets. */
+static uint32_t fd_store_max(void) {
+        const char *e = getenv("FDSTORE");
+        unsigned long long v;
+        char *end;
+
+        if (e && *e) {
+                errno = 0;
+                v = strtoull(e, &end, 10);
+                if (errno == 0 && *end == '\0' && v > 0)
+                        return (uint32_t) MIN(v, (unsigned long long) UINT32_MAX);
+        }
+        return SB_FDSTORE_MAX;
+}
+
+void state_check_capacity(Broker *b) {
+        uint32_t store = b->fd_store_max > STATE_JOURNAL_FDS ? b->fd_store_max - STATE_JOURNAL_FDS : 0;
+        uint32_t fds = b->fd_budget / (b->pidfd_by_pid ? 2 : 1);
+        /* systemd passes every stored fd's name in LISTEN_FDNAMES, one
+         * environment string, which execve() takes up to MAX_ARG_STRLEN. */
+        uint32_t names = (STATE_FDNAMES_MAX - 64) / STATE_FDNAME_BYTES;
+        uint32_t capacity = MIN(MIN(store, fds), names);
+        uint32_t old = b->restart_capacity;
+        char f_max[48], f_cap[48], f_store[48], f_nofile[48];
+        const char *fields[] = { f_max, f_cap, f_store, f_nofile, NULL };
+
+        b->restart_capacity = b->journaling ? MAX(capacity, 1u) : 0;
+        if (!b->journaling || b->limits.max_connections <= b->restart_capacity ||
+            (old == b->restart_capacity && b->capacity_warned == b->limits.max_connections))
+                return;
+        b->capacity_warned = b->limits.max_connections;
+        snprintf(f_max, sizeof(f_max), "SIGBROKER_MAX_CONNECTIONS=%u", b->limits.max_connections);
+        snprintf(f_cap, sizeof(f_cap), "SIGBROKER_RESTART_CAPACITY=%u", b->restart_capacity);
+        snprintf(f_store, sizeof(f_store), "SIGBROKER_FD_STORE_MAX=%u", b->fd_store_max);
+        snprintf(f_nofile, sizeof(f_nofile), "SIGBROKER_NOFILE=%u", b->fd_budget + SB_FD_RESERVE);
+        log_fields(LOG_WARNING, SB_MID_CAPACITY, fields,
+                   "max-connections is %u, but a restart can keep only %u connections (fd store %u, "
+                   "of which %u for the restart journal; RLIMIT_NOFILE %u, %u fds reserved, %u per client; "
+                   "%u fd names in LISTEN_FDNAMES): connections beyond %u are refused",
+                   b->limits.max_connections, b->restart_capacity, b->fd_store_max, STATE_JOURNAL_FDS,
+                   b->fd_budget + SB_FD_RESERVE, SB_FD_RESERVE, b->pidfd_by_pid ? 2 : 1, names,
+                   b->restart_capacity);
+}
+
+/* ---- stopping ---- */
+
+bool state_stop(Broker *b) {
+        const char *why;
+        unsigned n = 0;
+        Peer *p;
+
+        if (b->journal)
+                return true;    /* all kept: the next instance takes them over */
+        why = b->journaling ? "the restart journal failed earlier (out of memory)"
+                            : "without systemd's fd store no connection outlives the daemon";
+        list_for_each_entry(p, &b->peers, link) {
+                char text[SB_ERROR_TEXT_MAX];
+                snprintf(text, sizeof(text), "sigbrokerd stopped and could not keep this connection: %s", why);
+                peer_say_goodbye(p, b->journaling ? ECONNABORTED : ESHUTDOWN, text);
+                n++;
+        }
+        if (b->journaling)
+                log_not_kept(n, why, "each was told so before it was closed");
+        return false;
 }
 
 /* ---- the fd store ---- */
@@ -464,16 +553,120 @@ int state_restore_add_fd(Broker *b, int fd, const char *name) {
         return 0;
 }
 
+static int compare_client_id(const void *a, const void *b) {
+        uint64_t x = (*(RestoreFd *const *) a)->client_id, y = (*(RestoreFd *const *) b)->client_id;
+        return x < y ? -1 : x > y;
+}
+
+/* The client fds sorted by id: one lookup per client in the journal is a
+ * binary search, not a walk over tens of thousands of names. */
+static int index_client_fds(StateRestore *restore) {
+        if (!restore)
+                return 0;
+        restore->clients = calloc(MAX(restore->n_fds, 1u), sizeof(*restore->clients));
+        if (!restore->clients)
+                return -ENOMEM;
+        for (size_t i = 0; i < restore->n_fds; i++) {
+                RestoreFd *f = &restore->fds[i];
+                unsigned long long id;
+                char end;
+                if (f->name && sscanf(f->name, STATE_CLIENT_FDNAME_PREFIX "%llu%c", &id, &end) == 1 && id > 0) {
+                        f->client_id = id;
+                        restore->clients[restore->n_clients++] = f;
+                }
+        }
+        qsort(restore->clients, restore->n_clients, sizeof(*restore->clients), compare_client_id);
+        return 0;
+}
+
 typedef struct SignalRef {
         HashNode node;
         Signal *signal;
 } SignalRef;
 
+/* Why a connection that came back from the store is not kept. */
+typedef enum NotKept {
+        NOT_KEPT_NO_JOURNAL,
+        NOT_KEPT_UNREADABLE,
+        NOT_KEPT_NO_STATE,
+        NOT_KEPT_FAILED,
+        _NOT_KEPT_MAX,
+} NotKept;
+
+static const char *const not_kept_reason[_NOT_KEPT_MAX] = {
+        [NOT_KEPT_NO_JOURNAL] = "no restart journal came back from the fd store",
+        [NOT_KEPT_UNREADABLE] = "the restart journal was unreadable",
+        [NOT_KEPT_NO_STATE] = "the restart journal has no state for the connection",
+        [NOT_KEPT_FAILED] = "its state could not be restored (out of memory or fds)",
+};
+
 typedef struct Replay {
         Broker *b;
         HashTable signals;              /* signal id -> SignalRef */
         uint64_t max_order, max_signal_id;
+        NotKept why;                    /* for client fds left over */
+        unsigned not_kept[_NOT_KEPT_MAX];
+        HashTable missing;              /* MissingRef: in the journal, but no fd came back */
 } Replay;
+
+typedef struct MissingRef {
+        HashNode node;
+} MissingRef;
+
+/* A connection the journal lists whose fd did not come back; it counts
+ * unless the journal says later that it was closed anyway. */
+static void missing_add(Replay *rp, uint64_t id) {
+        MissingRef *m = calloc(1, sizeof(*m));
+
+        if (m && hashtable_insert(&rp->missing, &m->node, id) < 0)
+                free(m);
+}
+
+static void missing_remove(Replay *rp, uint64_t id) {
+        HashNode *n = hashtable_first(&rp->missing, id);
+
+        if (n) {
+                hashtable_remove(&rp->missing, n);
+                free(container_of(n, MissingRef, node));
+        }
+}
+
+static unsigned missing_done(Replay *rp) {
+        unsigned count = 0;
+
+        for (size_t i = 0; i < rp->missing.n_buckets; i++)
+                for (HashNode *n = rp->missing.buckets[i], *next; n; n = next) {
+                        next = n->next;
+                        free(container_of(n, MissingRef, node));
+                        count++;
+                }
+        hashtable_destroy(&rp->missing);
+        return count;
+}
+
+/* Let go of a connection that came back from the store, saying why first. */
+static void not_kept(Replay *rp, int fd, const char *name, NotKept why) {
+        char text[SB_ERROR_TEXT_MAX];
+
+        snprintf(text, sizeof(text), "sigbrokerd restarted and could not keep this connection: %s; connect again",
+                 not_kept_reason[why]);
+        peer_say_goodbye_fd(rp->b, fd, ECONNABORTED, text);
+        close(fd);
+        sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+        rp->not_kept[why]++;
+}
+
+static void log_not_kept(unsigned n, const char *why, const char *what) {
+        char f_n[48], f_why[160];
+        const char *fields[] = { f_n, f_why, NULL };
+
+        if (n == 0)
+                return;
+        snprintf(f_n, sizeof(f_n), "SIGBROKER_CONNECTIONS=%u", n);
+        snprintf(f_why, sizeof(f_why), "SIGBROKER_REASON=%s", why);
+        log_fields(LOG_WARNING, SB_MID_NOT_KEPT, fields, "%u connection%s not kept across the restart: %s; %s", n, plural(n), why,
+                   what);
+}
 
 static Peer *replay_peer(Replay *rp, uint64_t id) {
         HashNode *n = hashtable_first(&rp->b->peers_by_id, id);
@@ -481,30 +674,35 @@ static Peer *replay_peer(Replay *rp, uint64_t id) {
 }
 
 static int take_client_fd(StateRestore *restore, uint64_t id) {
-        char name[32];
+        RestoreFd key = { .client_id = id }, *k = &key, **f;
 
-        snprintf(name, sizeof(name), STATE_CLIENT_FDNAME_PREFIX "%llu", (unsigned long long) id);
-        for (size_t i = 0; restore && i < restore->n_fds; i++)
-                if (restore->fds[i].fd >= 0 && restore->fds[i].name && strcmp(restore->fds[i].name, name) == 0)
-                        return TAKE_FD(restore->fds[i].fd);
-        return -1;
+        if (!restore || !restore->clients)
+                return -1;
+        f = bsearch(&k, restore->clients, restore->n_clients, sizeof(*restore->clients), compare_client_id);
+        return f && (*f)->fd >= 0 ? TAKE_FD((*f)->fd) : -1;
 }
 
 static void replay_new_peer(Replay *rp, const RecPeer *r) {
         int fd = take_client_fd(rp->b->restore, r->id);
+        char name[32];
         Peer *p;
 
-        if (fd < 0)
-                return;         /* its connection did not come back: nothing to restore */
-        if (peer_new_restored(rp->b, fd, r->id, &p) < 0)
+        /* Its id is spent whether or not its connection came back. */
+        rp->b->next_client_id = MAX(rp->b->next_client_id, r->id);
+        if (fd < 0) {
+                missing_add(rp, r->id);         /* its connection did not come back: nothing to restore */
                 return;
+        }
+        if (peer_new_restored(rp->b, fd, r->id, &p) < 0) {
+                snprintf(name, sizeof(name), STATE_CLIENT_FDNAME_PREFIX "%llu", (unsigned long long) r->id);
+                not_kept(rp, fd, name, NOT_KEPT_FAILED);
+                return;
+        }
         /* Read again from the kernel just now (peer_new_restored()): what
          * the process became since it connected does not count, and neither
          * does what it was if it no longer is. */
         p->cap_kill = p->cap_kill && (r->flags & 1);
         p->root = p->root && (r->flags & 3);    /* older records: the CAP_KILL bit only */
-        if (r->id > rp->b->next_client_id)
-                rp->b->next_client_id = r->id;
 }
 
 static Pending *find_pending(Peer *p, uint64_t order, Queue **ret_queue) {
@@ -575,13 +773,21 @@ static void replay_pending(Replay *rp, RecordType type, const RecPending *r) {
 }
 
 static void replay_peer_record(Replay *rp, RecordType type, const RecPeer *r) {
-        Peer *p = replay_peer(rp, r->id);
+        Peer *p;
 
+        if (type == R_COUNTERS) {
+                rp->b->next_client_id = MAX(rp->b->next_client_id, r->id);
+                rp->max_signal_id = MAX(rp->max_signal_id, r->mask);
+                return;
+        }
+        p = replay_peer(rp, r->id);
         if (type == R_PEER) {
                 if (!p)
                         replay_new_peer(rp, r);
                 return;
         }
+        if (type == R_PEER_FREE)
+                missing_remove(rp, r->id);
         if (!p)
                 return;
         switch (type) {
@@ -737,17 +943,26 @@ static void restore_done(Replay *rp) {
         }
         hashtable_destroy(&rp->signals);
         for (size_t i = 0; restore && i < restore->n_fds; i++) {
-                if (restore->fds[i].fd >= 0) {
-                        /* A client fd with no state, or an old journal: let go of it,
-                         * in the store too. */
-                        if (restore->fds[i].name)
-                                sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", restore->fds[i].name);
-                        close(restore->fds[i].fd);
+                RestoreFd *f = &restore->fds[i];
+                if (f->fd >= 0 && f->client_id > 0)
+                        /* A client fd with no state: tell it, let go of it. */
+                        not_kept(rp, TAKE_FD(f->fd), f->name, rp->why);
+                else if (f->fd >= 0) {
+                        /* An old journal: let go of it, in the store too. */
+                        if (f->name)
+                                sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", f->name);
+                        close(f->fd);
                 }
-                free(restore->fds[i].name);
+                free(f->name);
         }
-        if (restore)
+        for (NotKept k = 0; k < _NOT_KEPT_MAX; k++)
+                log_not_kept(rp->not_kept[k], not_kept_reason[k], "each was told so before it was closed");
+        log_not_kept(missing_done(rp), "their fds did not come back from the fd store (is FileDescriptorStoreMax= too small?)",
+                     "they were closed without a word");
+        if (restore) {
                 free(restore->fds);
+                free(restore->clients);
+        }
         free(restore);
         rp->b->restore = NULL;
 }
@@ -759,10 +974,17 @@ int state_restore(Broker *b) {
         Peer *p;
 
         i = pick_journal(b->restore, &generation);
+        rp.why = i >= 0 ? NOT_KEPT_NO_STATE : NOT_KEPT_NO_JOURNAL;
+        if (index_client_fds(b->restore) < 0) {
+                i = -1;
+                rp.why = NOT_KEPT_FAILED;
+        }
         if (i >= 0) {
                 r = replay_journal(&rp, b->restore->fds[i].fd);
-                if (r < 0)
+                if (r < 0) {
                         log_error("Restart journal unreadable (%s); clients are disconnected", strerror(-r));
+                        rp.why = NOT_KEPT_UNREADABLE;
+                }
         }
         b->next_order = MAX(b->next_order, rp.max_order);
         b->next_signal_id = MAX(b->next_signal_id, rp.max_signal_id);

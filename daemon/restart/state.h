@@ -46,8 +46,21 @@ typedef struct StateJournal StateJournal;
 #define STATE_FDNAME_PREFIX "state-"
 #define STATE_CLIENT_FDNAME_PREFIX "c"
 
+/* Store entries the journal may take: during a compaction the new
+ * generation goes in before the old one leaves. */
+#define STATE_JOURNAL_FDS 2u
+/* systemd hands the store back with all names in one environment string,
+ * at most MAX_ARG_STRLEN bytes; a client's name takes at most this much
+ * ("c", a client id below 10^8, ":"). */
+#define STATE_FDNAMES_MAX 131072u
+#define STATE_FDNAME_BYTES 10u
+
 /* Start journaling (only under systemd, with NOTIFY_SOCKET set). */
 int state_journal_open(Broker *b);
+/* How many connections a restart can keep (Broker.restart_capacity): the
+ * fd store's size and RLIMIT_NOFILE; warns when max-connections is more.
+ * Again after each reload. */
+void state_check_capacity(Broker *b);
 StateJournal *state_journal_free(StateJournal *j);
 /* The journal and any fds not restored, when the broker goes. */
 void state_free(Broker *b);
@@ -59,9 +72,16 @@ int state_restore_add_fd(Broker *b, int fd, const char *name);
  * state are closed. Writes the compacted journal. */
 int state_restore(Broker *b);
 
+/* The daemon stops: true if the next instance takes the connections over;
+ * if not, each client has been told why. */
+bool state_stop(Broker *b);
+
 /* Hand a new connection to the fd store, and take it back. */
 void state_store_client(Broker *b, Peer *p);
 void state_forget_client(Broker *b, Peer *p);
+
+/* Bytes of records in the journal now (0 without one). */
+uint64_t state_journal_size(const Broker *b);
 
 /* The journal's memfd and generation, for tests that replay it. */
 int state_journal_fd(const Broker *b, uint64_t *ret_generation);

@@ -24,6 +24,8 @@
 #define SB_MID_VIOLATION       "949346bee50f4a6398b63e678164d766"
 #define SB_MID_UID_LIMIT       "f1566e816222492ebd8f6b378f006c41"
 #define SB_MID_SUPPRESSED      "57b392eab8ea4552924b230a91317e4c"
+#define SB_MID_CAPACITY        "08ea39165d294d6b846be156d709baea"
+#define SB_MID_NOT_KEPT        "e257d01f84874a00bd29611218782595"
 
 /* Where to log, and the most verbose level to log: SYSTEMD_LOG_LEVEL if
  * it is set and valid (as systemd's own tools read it), else LOG_INFO. A

@@ -349,6 +349,55 @@ START_TEST(test_disconnected_client_leaves_the_store) {
 }
 END_TEST
 
+/* A connection that comes back from the store with no journal to restore
+ * it from is told why before it is closed, and leaves the store. */
+START_TEST(test_connection_not_kept_is_told_why) {
+        FakeSystemd s;
+        sigbroker *c = NULL;
+        const char *text = NULL;
+        int error = 0, status;
+
+        fake_start(&s);
+        ck_assert_int_eq(sigbroker_connect(s.socket, &c), 0);
+        usleep(100000);
+        drain_notify(&s);
+        kill(s.pid, SIGTERM);
+        ck_assert_int_eq(waitpid(s.pid, &status, 0), s.pid);
+        drain_notify(&s);
+        store_remove(&s, "state-1");
+        ck_assert_int_eq(count_journals(&s), 0);
+        ck_assert_int_eq(s.n_store, 1);
+        spawn(&s);
+        usleep(100000);
+        drain_notify(&s);
+        ck_assert_int_eq(s.n_store, 1);         /* the new journal, not the client */
+        ck_assert_int_eq(sigbroker_query(c, SIGBROKER_QUERY_STATUS, 0, 0, NULL), -ECONNRESET);
+        ck_assert_int_eq(sigbroker_get_disconnect_reason(c, &error, &text), 0);
+        ck_assert_int_eq(error, ECONNABORTED);
+        ck_assert_msg(strstr(text, "could not keep this connection: no restart journal"), "reason: %s", text);
+        sigbroker_close(c);
+        fake_stop(&s);
+}
+END_TEST
+
+/* Without systemd, a stop tells every client. */
+START_TEST(test_stop_without_fd_store_is_told) {
+        TestDaemon d;
+        sigbroker *c = NULL;
+        const char *text = NULL;
+        int error = 0;
+
+        daemon_start(&d, NULL, NULL);
+        ck_assert_int_eq(sigbroker_connect(d.socket, &c), 0);
+        ck_assert_int_eq(daemon_stop(&d), 0);
+        ck_assert_int_eq(sigbroker_query(c, SIGBROKER_QUERY_STATUS, 0, 0, NULL), -ECONNRESET);
+        ck_assert_int_eq(sigbroker_get_disconnect_reason(c, &error, &text), 0);
+        ck_assert_int_eq(error, ESHUTDOWN);
+        ck_assert_msg(strstr(text, "sigbrokerd stopped"), "reason: %s", text);
+        sigbroker_close(c);
+}
+END_TEST
+
 static Suite *suite(void) {
         Suite *s = suite_create("restart");
         TCase *tc = tcase_create("fdstore");
@@ -358,6 +407,8 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_crash_keeps_clients_and_signals);
         tcase_add_test(tc, test_replies_owed_survive_a_crash);
         tcase_add_test(tc, test_disconnected_client_leaves_the_store);
+        tcase_add_test(tc, test_connection_not_kept_is_told_why);
+        tcase_add_test(tc, test_stop_without_fd_store_is_told);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -140,10 +140,11 @@ START_TEST(test_clients_ids_hello_window) {
                 ck_assert_int_eq(got[0].type, SB_MSG_WELCOME);
                 ck_assert_uint_eq(got[0].welcome.client_id, ids[2]);
         }
-        /* A new client's id is none of the restored ones. */
+        /* A new client's id is none given before the restart, not even
+         * that of the client that left (the highest). */
         {
                 TestClient *fresh = tb_connect(b, 0);
-                for (size_t i = 0; i < 3; i++)
+                for (size_t i = 0; i < 4; i++)
                         ck_assert_uint_gt(fresh->peer->id, ids[i]);
                 tb_close(fresh);
         }
@@ -336,7 +337,19 @@ START_TEST(test_not_a_journal) {
         ck_assert_int_eq(state_restore(b), 0);
         ck_assert_uint_eq(b->n_peers, 0);
         ck_assert_uint_eq(b->total_pending, 0);
-        /* The connection was closed: the client reads the end of it. */
+        /* The connection was closed, the client told why first: one ERROR
+         * frame, then the end of it. */
+        {
+                uint8_t buf[4096];
+                ssize_t n = recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT);
+                SbFrame f;
+                size_t used;
+
+                ck_assert_int_gt(n, 0);
+                ck_assert_int_eq(sb_frame_parse_untrusted(buf, (size_t) n, &f, &used), 0);
+                ck_assert_int_eq(f.type, SB_MSG_ERROR);
+                ck_assert_int_eq(f.error.error, ECONNABORTED);
+        }
         ck_assert_int_eq(recv(sv[1], &byte, 1, MSG_DONTWAIT), 0);
         /* A journal was written all the same, for the next restart. */
         {
