@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside tests/lib/private-systemd.sh (see test-restart-scale.sh): N
 # subscribers of uid 0, all in one named group, across
 #   1. `systemctl restart sigbrokerd.service`, and

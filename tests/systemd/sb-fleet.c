@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sb-fleet: thousands of libsigbroker receivers in one process, and one
  * sender, driven line by line like sb-client (tests/lib/sb-client.sh):
  *

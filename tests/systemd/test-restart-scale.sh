@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # test-restart-scale.sh SOCKET_UNIT SERVICE_UNIT
 #
 # Thousands of connected subscribers (SB_FLEET_N, default 9000 scaled by
