@@ -15,7 +15,7 @@
  *
  * Signals, Pendings and the small heap arrays come from bounded free lists
  * (mempool.h) rather than from malloc() each time: routing a signal then
- * allocates nothing once the lists are warm (issue 8).
+ * allocates nothing once the lists are warm.
  */
 
 #include <stdbool.h>

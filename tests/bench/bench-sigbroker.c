@@ -127,7 +127,7 @@ static int sbb_wait_started(const struct sbb_state *s) {
         }
 }
 
-/* The daemon needs two fds per client (DESIGN.md "Identity": a pidfd
+/* The daemon needs two fds per client (see sigbrokerd(8): a pidfd
  * each); its unit gives it LimitNOFILE=524288. Here it inherits our hard
  * limit (and raises its soft one to it): raise the hard limit so that the
  * K idle clients fit, if we may. Returns how many clients fit. */

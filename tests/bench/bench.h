@@ -3,7 +3,7 @@
 
 /*
  * sigbroker-bench: one run measures several "systems" side by side
- * (DESIGN.md, "Performance"). Each system is a backend: a table of
+ * (the performance targets in docs/benchmarks.md). Each system is a backend: a table of
  * function pointers, one per measurement, in its own bench-<name>.c.
  * A NULL pointer (or -EOPNOTSUPP) means "n/a" for that row.
  *

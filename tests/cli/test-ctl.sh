@@ -30,7 +30,7 @@ wait_ready() {
         fail "listener never printed ready: $(cat "$1")"
 }
 
-# 1. Issue 2's acceptance: listen --json RTMIN+1; send --pid --payload hello RTMIN+1.
+# 1. The basic round trip: listen --json RTMIN+1; send --pid --payload hello RTMIN+1.
 "$SIGBROKERCTL" --socket "$sock" listen --json --count 1 RTMIN+1 >"$dir/l1.out" 2>"$dir/l1.err" &
 lpid=$!
 wait_ready "$dir/l1.err"

@@ -2,7 +2,7 @@
 #pragma once
 
 /*
- * Helpers shared by the stress tests (issue 9): the daemon's resources as
+ * Helpers shared by the stress tests: the daemon's resources as
  * /proc shows them, the scale knob, raw frames batched on many sockets, and
  * a latency probe that runs in a child process while a test overloads the
  * broker.

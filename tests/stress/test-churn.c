@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Clients that come and go (issue 9): a hundred thousand short
+/* Clients that come and go: a hundred thousand short
  * connections, and clients SIGKILLed in the middle of what they were
  * doing. Whatever they leave behind (replies not read, deliveries queued
  * for them, group memberships) must be released: the daemon's fds and

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Many connections (issue 9): ten thousand idle clients, what each costs
+/* Many connections: ten thousand idle clients, what each costs
  * the broker and whether a broadcast reaches them all. */
 
 #include <check.h>

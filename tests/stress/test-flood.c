@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Overload by sending (issue 9): receivers that do not take their signals
+/* Overload by sending: receivers that do not take their signals
  * and a sender that floods them. The broker must refuse what does not fit
  * (EAGAIN), keep what it accepted in order, hold its memory to what the
  * limits say, disconnect nobody and keep serving everyone else. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A flood of subscriptions and group joins from one client (issue 9):
+/* A flood of subscriptions and group joins from one client:
  * every request answered, in order, with a clear error past
  * max-groups-per-client (ENOSPC), the daemon's memory held to what that
  * limit allows, and other clients served meanwhile. */

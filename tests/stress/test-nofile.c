@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A daemon out of file descriptors (issue 9): clients over the limit must
+/* A daemon out of file descriptors: clients over the limit must
  * wait in the backlog (or fail), the daemon must not spin on a listener
  * that stays readable, the clients it holds must be served, and once
  * connections close it must accept again. */

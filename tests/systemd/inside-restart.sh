@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs inside tests/lib/private-systemd.sh (see test-restart-systemd.sh):
-# issue 10's acceptance under the real systemd and our units. Clients of an
+# the restart guarantee under the real systemd and our units. Clients of an
 # unprivileged user stay connected across
 #   1. `systemctl restart sigbrokerd.service`, with a sender sending while
 #      the service restarts, and

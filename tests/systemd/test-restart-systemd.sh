@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # test-restart-systemd.sh SOCKET_UNIT SERVICE_UNIT
 #
-# Issue 10's acceptance under a real, private systemd: clients of another
+# The restart guarantee under a real, private systemd: clients of another
 # user keep their connections, and no accepted signal is lost or
 # duplicated, across `systemctl restart` and a `kill -9` of sigbrokerd
 # ($SIGBROKERD) with Restart=on-failure. See inside-restart.sh; the clients

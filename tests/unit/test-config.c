@@ -80,7 +80,7 @@ START_TEST(test_defaults) {
         ck_assert_uint_eq(c->limits.max_queue, 1024);
         ck_assert_uint_eq(c->limits.max_queue_bytes, 4 << 20);
         ck_assert_uint_eq(c->limits.max_payload, SB_PAYLOAD_MAX_DEFAULT);
-        /* DESIGN.md: the defaults let one user hold at least 1,000 connections */
+        /* The defaults let one user hold at least 1,000 connections */
         ck_assert_uint_ge(c->limits.max_connections_per_uid, 1000);
         ck_assert(!c->limits.limit_root);
         ck_assert_ptr_null(config_free(c));
