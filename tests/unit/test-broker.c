@@ -303,3 +303,15 @@ SbResult tb_send(TestClient *c, uint32_t signo, uint8_t priority, uint8_t kind, 
         ck_assert_int_eq(a.type, SB_MSG_RESULT);
         return a.result;
 }
+
+size_t tb_deliveries(TestClient *c, SbFrame *out, size_t max) {
+        SbFrame frames[1024];
+        size_t n = tb_read(c, frames, 1024), k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (frames[i].type == SB_MSG_DELIVER || frames[i].type == SB_MSG_GAP) {
+                        ck_assert_uint_lt(k, max);
+                        out[k++] = frames[i];
+                }
+        return k;
+}

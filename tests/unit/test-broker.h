@@ -65,6 +65,9 @@ size_t tb_read(TestClient *c, SbFrame *frames, size_t max);
 /* Read frames until the REPLY or RESULT to serial; fails the test if none.
  * The other frames read meanwhile are kept for the next tb_read(). */
 SbFrame tb_wait_answer(TestClient *c, uint64_t serial);
+/* The DELIVER and GAP frames waiting for c, at most max (more fails the
+ * test); the other frames are read and dropped. */
+size_t tb_deliveries(TestClient *c, SbFrame *out, size_t max);
 
 /* Requests that answer with a REPLY: its error (0 or positive errno). */
 int tb_subscribe(TestClient *c, uint64_t mask, uint32_t flags);

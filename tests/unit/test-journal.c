@@ -77,18 +77,6 @@ static Broker *restart(Broker *a, TestClient **clients, size_t n) {
         return b;
 }
 
-static size_t deliveries(TestClient *c, SbFrame *out, size_t max) {
-        SbFrame frames[1024];
-        size_t n = tb_read(c, frames, 1024), k = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (frames[i].type == SB_MSG_DELIVER || frames[i].type == SB_MSG_GAP) {
-                        ck_assert_uint_lt(k, max);
-                        out[k++] = frames[i];
-                }
-        return k;
-}
-
 static void assert_deliver(const SbFrame *f, uint32_t signo, const char *payload, uint64_t seq, uint32_t merged) {
         ck_assert_int_eq(f->type, SB_MSG_DELIVER);
         ck_assert_uint_eq(f->deliver.signo, signo);
@@ -187,10 +175,10 @@ START_TEST(test_subscriptions_blocks_groups) {
         ck_assert_int_eq(broadcast(s, USR2, 0, NULL).error, ESRCH);
         ck_assert_int_eq(broadcast(s, RTMIN, 0, "rt").queued, 1);
         /* USR1 is held: only the RTMIN comes. */
-        ck_assert_uint_eq(deliveries(r, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 1);
         assert_deliver(&d[0], RTMIN, "rt", 1, 0);
         ck_assert_int_eq(tb_block(r, 0), 0);
-        ck_assert_uint_eq(deliveries(r, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 1);
         assert_deliver(&d[0], USR1, "", 2, 0);
         tb_close(r);
         tb_close(s);
@@ -228,7 +216,7 @@ START_TEST(test_pending_signals) {
         ck_assert_uint_eq(b->total_pending, 4);
 
         ck_assert_int_eq(tb_block(r, 0), 0);
-        ck_assert_uint_eq(deliveries(r, d, 8), 4);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 4);
         /* The merge raised USR1 to priority 90. */
         assert_deliver(&d[0], USR1, "b", 1, 2);
         ck_assert_uint_eq(d[0].deliver.priority, 90);
@@ -267,20 +255,20 @@ START_TEST(test_written_once) {
         ck_assert_uint_eq(r->peer->in_flight, 2);
         ck_assert_uint_eq(r->peer->seq, 2);
         ck_assert_uint_eq(b->total_pending, 3);
-        ck_assert_uint_eq(deliveries(r, d, 8), 2);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 2);
         assert_deliver(&d[0], RTMIN, "1", 1, 0);
         assert_deliver(&d[1], RTMIN, "2", 2, 0);
         tb_ack(r, 2);
-        ck_assert_uint_eq(deliveries(r, d, 8), 2);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 2);
         assert_deliver(&d[0], RTMIN, "3", 3, 0);
         assert_deliver(&d[1], RTMIN, "4", 4, 0);
         /* An acknowledgement is journaled too. */
         tb_ack(r, 1);
         b = restart(b, all, 2);
         ck_assert_uint_eq(r->peer->in_flight, 2);
-        ck_assert_uint_eq(deliveries(r, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 1);
         assert_deliver(&d[0], RTMIN, "5", 5, 0);
-        ck_assert_uint_eq(deliveries(r, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 0);
         tb_close(r);
         tb_close(s);
         tb_broker_free(b);
@@ -307,7 +295,7 @@ START_TEST(test_drops_and_gaps) {
         b = restart(b, all, 2);
         ck_assert_uint_eq(b->total_pending, 2);
         ck_assert_int_eq(tb_block(r, 0), 0);
-        n = deliveries(r, d, 8);
+        n = tb_deliveries(r, d, 8);
         for (; gaps < n && d[gaps].type == SB_MSG_GAP; gaps++) {
                 ck_assert_uint_eq(d[gaps].gap.seq, gaps + 1);
                 lost += d[gaps].gap.lost;

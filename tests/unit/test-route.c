@@ -36,19 +36,6 @@ static void assert_result(SbResult r, int error, uint32_t queued, uint32_t merge
         ck_assert_uint_eq(r.denied, denied);
 }
 
-/* The deliveries waiting for c, at most max. */
-static size_t deliveries(TestClient *c, SbFrame *out, size_t max) {
-        SbFrame frames[1024];
-        size_t n = tb_read(c, frames, 1024), k = 0;
-
-        for (size_t i = 0; i < n; i++)
-                if (frames[i].type == SB_MSG_DELIVER || frames[i].type == SB_MSG_GAP) {
-                        ck_assert_uint_lt(k, max);
-                        out[k++] = frames[i];
-                }
-        return k;
-}
-
 static void assert_deliver(const SbFrame *f, uint32_t signo, const char *payload, uint64_t seq) {
         ck_assert_int_eq(f->type, SB_MSG_DELIVER);
         ck_assert_uint_eq(f->deliver.signo, signo);
@@ -75,7 +62,7 @@ START_TEST(test_validation) {
         assert_result(tb_send(s, USR1, SB_PRIORITY_MAX, SB_TARGET_BROADCAST, 0, NULL, "sixteen bytes!!!"), 0, 1, 0, 0, 0);
         {
                 SbFrame d[4];
-                ck_assert_uint_eq(deliveries(r, d, 4), 1);
+                ck_assert_uint_eq(tb_deliveries(r, d, 4), 1);
                 assert_deliver(&d[0], USR1, "sixteen bytes!!!", 1);
                 ck_assert_uint_eq(d[0].deliver.priority, SB_PRIORITY_MAX);
         }
@@ -100,21 +87,21 @@ START_TEST(test_broadcast_and_subscriptions) {
         ck_assert_int_eq(tb_subscribe(r2, SB_SIGMASK(USR1), 0), 0);
 
         assert_result(tb_send(s, USR1, 5, SB_TARGET_BROADCAST, 0, NULL, "hi"), 0, 2, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 8), 1);
         assert_deliver(&d[0], USR1, "hi", 1);
         ck_assert_uint_eq(d[0].deliver.priority, 5);
         ck_assert_uint_eq(d[0].deliver.sender_client_id, s->peer->id);
         ck_assert_uint_eq(d[0].deliver.sender_pid, (uint32_t) getpid());
         ck_assert_uint_eq(d[0].deliver.sender_uid, 0);
-        ck_assert_uint_eq(deliveries(r2, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r2, d, 8), 1);
         assert_deliver(&d[0], USR1, "hi", 1);
-        ck_assert_uint_eq(deliveries(r3, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r3, d, 8), 0);
         ck_assert_uint_eq(tb_read(raw, d, 8), 0);
 
         assert_result(tb_send(s, RTMIN, 0, SB_TARGET_BROADCAST, 0, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 8), 1);
         ck_assert_uint_eq(d[0].deliver.seq, 2);
-        ck_assert_uint_eq(deliveries(r2, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r2, d, 8), 0);
 
         /* Unsubscribed: gone from the signal's subscribers, the others stay. */
         {
@@ -122,10 +109,10 @@ START_TEST(test_broadcast_and_subscriptions) {
                 ck_assert_int_eq(tb_wait_answer(r1, tb_send_frame(r1, &f)).reply.error, 0);
         }
         assert_result(tb_send(s, USR1, 0, SB_TARGET_BROADCAST, 0, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 8), 0);
-        ck_assert_uint_eq(deliveries(r2, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r2, d, 8), 1);
         assert_result(tb_send(s, RTMIN, 0, SB_TARGET_BROADCAST, 0, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 8), 1);
 
         /* A receiver that left is no longer one. */
         tb_close(r2);
@@ -154,25 +141,25 @@ START_TEST(test_client_pid_and_session_targets) {
 
         /* By client id: that one only. */
         assert_result(tb_send(s, USR1, 0, SB_TARGET_CLIENT, child->peer->id, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(child, d, 4), 1);
-        ck_assert_uint_eq(deliveries(local, d, 4), 0);
+        ck_assert_uint_eq(tb_deliveries(child, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(local, d, 4), 0);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_CLIENT, 999999, NULL, NULL), ESRCH, 0, 0, 0, 0);
 
         /* By pid: every connection of that process. Ours are the sender's
          * and local's; the sender is not subscribed. */
         assert_result(tb_send(s, USR1, 0, SB_TARGET_PID, (uint64_t) getpid(), NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(local, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(local, d, 4), 1);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_PID, (uint64_t) alone->child, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(alone, d, 4), 1);
-        ck_assert_uint_eq(deliveries(child, d, 4), 0);
+        ck_assert_uint_eq(tb_deliveries(alone, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(child, d, 4), 0);
 
         /* By session: alone leads its own; the others share ours. */
         assert_result(tb_send(s, USR1, 0, SB_TARGET_SID, (uint64_t) alone->child, NULL, NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(alone, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(alone, d, 4), 1);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_SID, (uint64_t) getsid(0), NULL, NULL), 0, 2, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(local, d, 4), 1);
-        ck_assert_uint_eq(deliveries(child, d, 4), 1);
-        ck_assert_uint_eq(deliveries(alone, d, 4), 0);
+        ck_assert_uint_eq(tb_deliveries(local, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(child, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(alone, d, 4), 0);
         /* 0 is the sender's own, as with kill(0, sig). */
         assert_result(tb_send(s, USR1, 0, SB_TARGET_PGID, 0, NULL, NULL), 0, 2, 0, 0, 0);
 
@@ -210,10 +197,10 @@ START_TEST(test_groups) {
         ck_assert_uint_eq(b->n_groups, 2);
         ck_assert_uint_eq(r1->peer->n_memberships, 1);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_GROUP, 0, "web", NULL), 0, 2, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 4), 1);
-        ck_assert_uint_eq(deliveries(r2, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 4), 1);
+        ck_assert_uint_eq(tb_deliveries(r2, d, 4), 1);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_GROUP, 0, "db", NULL), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r1, d, 4), 0);
+        ck_assert_uint_eq(tb_deliveries(r1, d, 4), 0);
         /* Names are compared whole. */
         assert_result(tb_send(s, USR1, 0, SB_TARGET_GROUP, 0, "we", NULL), ESRCH, 0, 0, 0, 0);
         assert_result(tb_send(s, USR1, 0, SB_TARGET_GROUP, 0, "WEB", NULL), ESRCH, 0, 0, 0, 0);
@@ -261,13 +248,13 @@ START_TEST(test_merge_and_order) {
         assert_result(tb_send(s, USR2, 90, SB_TARGET_BROADCAST, 0, NULL, "f"), 0, 1, 0, 0, 0);
         /* Real-time signals queue each. */
         assert_result(tb_send(s, 40, 0, SB_TARGET_BROADCAST, 0, NULL, "g"), 0, 1, 0, 0, 0);
-        ck_assert_uint_eq(deliveries(r, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 0);
         ck_assert_uint_eq(b->total_pending, 5);
 
         ck_assert_int_eq(tb_block(r, 0), 0);
         /* Higher priority first, then the lower number, then send order;
          * the merged one keeps its first payload and counts the merges. */
-        ck_assert_uint_eq(deliveries(r, d, 8), 5);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 5);
         assert_deliver(&d[0], USR2, "f", 1);
         assert_deliver(&d[1], USR1, "c", 2);
         ck_assert_uint_eq(d[1].deliver.merged, 2);
@@ -307,7 +294,7 @@ START_TEST(test_queue_limit_and_drop_oldest) {
         assert_result(tb_send(s, RTMIN, 0, SB_TARGET_CLIENT, full->peer->id, NULL, "7"), EAGAIN, 0, 0, 1, 0);
 
         ck_assert_int_eq(tb_block(full, 0), 0);
-        ck_assert_uint_eq(deliveries(full, d, 8), 4);
+        ck_assert_uint_eq(tb_deliveries(full, d, 8), 4);
         for (int i = 0; i < 4; i++) {
                 snprintf(payload, sizeof(payload), "%d", i + 1);
                 assert_deliver(&d[i], RTMIN, payload, (uint64_t) i + 1);
@@ -317,7 +304,7 @@ START_TEST(test_queue_limit_and_drop_oldest) {
          * blocking holds deliveries, not gaps) count them, ahead of the
          * four left. */
         {
-                size_t n = deliveries(dropping, d, 8), gaps = 0;
+                size_t n = tb_deliveries(dropping, d, 8), gaps = 0;
                 uint32_t lost = 0;
                 for (; gaps < n && d[gaps].type == SB_MSG_GAP; gaps++) {
                         ck_assert_uint_eq(d[gaps].gap.signo, RTMIN);
@@ -349,13 +336,13 @@ START_TEST(test_window) {
         for (int i = 0; i < 5; i++)
                 assert_result(tb_send(s, RTMIN, 0, SB_TARGET_BROADCAST, 0, NULL, NULL), 0, 1, 0, 0, 0);
         /* Two in flight at most until acknowledged. */
-        ck_assert_uint_eq(deliveries(r, d, 8), 2);
-        ck_assert_uint_eq(deliveries(r, d, 8), 0);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 2);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 0);
         tb_ack(r, 1);
-        ck_assert_uint_eq(deliveries(r, d, 8), 1);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 1);
         ck_assert_uint_eq(d[0].deliver.seq, 3);
         tb_ack(r, 2);
-        ck_assert_uint_eq(deliveries(r, d, 8), 2);
+        ck_assert_uint_eq(tb_deliveries(r, d, 8), 2);
         ck_assert_uint_eq(d[1].deliver.seq, 5);
         ck_assert_uint_eq(b->total_pending, 0);
         tb_close(s);
@@ -386,8 +373,8 @@ START_TEST(test_kill_rule) {
         /* SIGCONT goes to any process of the same session. */
         assert_result(tb_send(stranger, SIGCONT, 0, SB_TARGET_CLIENT, r->peer->id, NULL, NULL), 0, 1, 0, 0, 0);
         assert_result(tb_send(stranger, SIGCONT, 0, SB_TARGET_CLIENT, alone->peer->id, NULL, NULL), EPERM, 0, 0, 0, 1);
-        ck_assert_uint_eq(deliveries(r, d, 4), 3);
-        ck_assert_uint_eq(deliveries(alone, d, 4), 0);
+        ck_assert_uint_eq(tb_deliveries(r, d, 4), 3);
+        ck_assert_uint_eq(tb_deliveries(alone, d, 4), 0);
         ck_assert_uint_eq(b->metrics.denied, 5);
         tb_close(root);
         tb_close(r);
