@@ -82,12 +82,13 @@ static void log_to_stderr(int priority, const char *message) {
  * so that CODE_FILE is the path in the source tree. */
 static const char *source_path(const char *file) {
         static const char self[] = "daemon/shared/log.c";
-        size_t n = strlen(__FILE__), prefix;
+        const char *here = __FILE__;
+        size_t n = strlen(here), prefix;
 
-        if (n < sizeof(self) - 1 || strcmp(__FILE__ + n - (sizeof(self) - 1), self) != 0)
+        if (n < sizeof(self) - 1 || strcmp(here + n - (sizeof(self) - 1), self) != 0)
                 return file;
         prefix = n - (sizeof(self) - 1);
-        return strncmp(file, __FILE__, prefix) == 0 ? file + prefix : file;
+        return strncmp(file, here, prefix) == 0 ? file + prefix : file;
 }
 
 void log_internal(int priority, const char *message_id, const char *const *fields, const char *file, int line,
