@@ -102,6 +102,8 @@ static uint64_t body_variable(const SbFrame *f) {
                 return (uint64_t) f->send.group_len + f->send.payload_len;
         case SB_MSG_DELIVER:
                 return f->deliver.payload_len;
+        case SB_MSG_WELCOME:
+                return f->welcome.features ? 8 : 0;
         case SB_MSG_JOIN:
         case SB_MSG_LEAVE:
                 return f->name.len;
@@ -136,7 +138,7 @@ static bool bytes_ok(const void *p, size_t len) {
 static bool frame_is_encodable(const SbFrame *f) {
         switch (f->type) {
         case SB_MSG_HELLO:
-                return f->hello.flags == 0;
+                return (f->hello.flags & ~SB_HELLO_FLAGS_ALL) == 0;
         case SB_MSG_SUBSCRIBE:
         case SB_MSG_UNSUBSCRIBE:
                 return (f->subscribe.flags & ~SB_SUBSCRIBE_FLAGS_ALL) == 0;
@@ -201,6 +203,8 @@ static void encode_body(const SbFrame *f, Writer *w) {
                 put32(w, f->welcome.max_payload);
                 put32(w, f->welcome.max_queue);
                 put32(w, f->welcome.window);
+                if (f->welcome.features)
+                        put64(w, f->welcome.features);
                 break;
         case SB_MSG_SUBSCRIBE:
         case SB_MSG_UNSUBSCRIBE:
@@ -355,7 +359,7 @@ static void decode_body(Reader *r, SbFrame *f) {
         case SB_MSG_HELLO:
                 f->hello.window = get32(r);
                 f->hello.flags = get32(r);
-                if (f->hello.flags != 0)
+                if (f->hello.flags & ~SB_HELLO_FLAGS_ALL)
                         r->bad = true;
                 break;
         case SB_MSG_WELCOME:
@@ -366,6 +370,9 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->welcome.max_payload = get32(r);
                 f->welcome.max_queue = get32(r);
                 f->welcome.window = get32(r);
+                /* The features field follows only if the client asked. */
+                if (r->end - r->p >= 8)
+                        f->welcome.features = get64(r);
                 break;
         case SB_MSG_SUBSCRIBE:
         case SB_MSG_UNSUBSCRIBE:

@@ -91,6 +91,20 @@ typedef enum SbQueryKind {
         _SB_QUERY_MAX,
 } SbQueryKind;
 
+/* HELLO flags */
+/* The client reads WELCOME's features field: a daemon answers such a HELLO
+ * with the longer WELCOME, and every other HELLO with the first revision's
+ * 32-byte body, so that a client built before the field existed still
+ * parses its WELCOME. */
+#define SB_HELLO_FEATURES (UINT32_C(1) << 0)
+#define SB_HELLO_FLAGS_ALL SB_HELLO_FEATURES
+
+/* WELCOME features: what the daemon offers beyond the first revision of
+ * version 1. A client asks for a feature's frames only if its bit is set. */
+#define SB_FEATURE_WATCH (UINT64_C(1) << 0)     /* WATCH, UNWATCH, EXIT */
+#define SB_FEATURE_DEADLINE (UINT64_C(1) << 1)  /* SEND deadlines, EXPIRED */
+#define SB_FEATURE_CONFIRM (UINT64_C(1) << 2)   /* confirmed SEND, CONFIRMED */
+
 /* SUBSCRIBE flags */
 #define SB_SUBSCRIBE_DROP_OLDEST (UINT32_C(1) << 0)
 #define SB_SUBSCRIBE_FLAGS_ALL SB_SUBSCRIBE_DROP_OLDEST
@@ -121,7 +135,7 @@ typedef enum SbQueryKind {
 
 typedef struct SbHello {
         uint32_t window;        /* flow-control window; 0 = daemon default */
-        uint32_t flags;         /* 0 */
+        uint32_t flags;         /* SB_HELLO_* */
 } SbHello;
 
 typedef struct SbWelcome {
@@ -130,6 +144,7 @@ typedef struct SbWelcome {
         uint32_t max_payload;
         uint32_t max_queue;
         uint32_t window;        /* in force */
+        uint64_t features;      /* SB_FEATURE_*; on the wire only when not 0 */
 } SbWelcome;
 
 typedef struct SbSubscribe {   /* SUBSCRIBE, UNSUBSCRIBE */

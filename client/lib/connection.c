@@ -470,6 +470,7 @@ static int on_welcome(sigbroker *sb, const SbWelcome *w) {
         sb->max_payload = w->max_payload;
         sb->max_queue = w->max_queue;
         sb->window = w->window;
+        sb->features = w->features;
         sb->reply_next = sb->serial_next;       /* HELLO was all we sent */
         sb->sync.done = true;
         return 0;

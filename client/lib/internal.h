@@ -102,6 +102,7 @@ struct sigbroker {
 
         bool handshake;         /* waiting for WELCOME */
         uint64_t client_id;
+        uint64_t features;              /* SB_FEATURE_* from WELCOME */
         uint32_t pid, uid, gid;
         uint32_t max_payload, max_queue, window;
 

@@ -120,7 +120,7 @@ static int handle_new(sigbroker **ret) {
 
 _public_ int sigbroker_connect_with_reason(const char *path, unsigned window, sigbroker **ret, char **ret_reason) {
         _cleanup_(sigbroker_closep) sigbroker *sb = NULL;
-        SbFrame f = { .type = SB_MSG_HELLO, .hello = { .window = window } };
+        SbFrame f = { .type = SB_MSG_HELLO, .hello = { .window = window, .flags = SB_HELLO_FEATURES } };
         int r;
 
         assert_return(ret, -EINVAL);
@@ -190,6 +190,17 @@ _public_ int sigbroker_get_client_id(sigbroker *sb, uint64_t *ret_id) {
         assert_return(sb, -EINVAL);
         assert_return(ret_id, -EINVAL);
         *ret_id = sb->client_id;
+        return 0;
+}
+
+static_assert(SIGBROKER_FEATURE_WATCH == SB_FEATURE_WATCH, "feature bits differ");
+static_assert(SIGBROKER_FEATURE_DEADLINE == SB_FEATURE_DEADLINE, "feature bits differ");
+static_assert(SIGBROKER_FEATURE_CONFIRM == SB_FEATURE_CONFIRM, "feature bits differ");
+
+_public_ int sigbroker_get_features(sigbroker *sb, uint64_t *ret_features) {
+        assert_return(sb, -EINVAL);
+        assert_return(ret_features, -EINVAL);
+        *ret_features = sb->features;
         return 0;
 }
 

@@ -137,6 +137,15 @@ int sigbroker_connect_with_reason(const char *path, unsigned window, sigbroker *
 sigbroker *sigbroker_close(sigbroker *sb);
 
 int sigbroker_get_client_id(sigbroker *sb, uint64_t *ret_id);
+/* What the daemon offers beyond the first protocol revision: a mask of
+ * SIGBROKER_FEATURE_*. A call that needs a feature the daemon lacks fails
+ * with -EOPNOTSUPP. (LIBSIGBROKER_3) */
+enum {
+        SIGBROKER_FEATURE_WATCH = 1 << 0,       /* sigbroker_watch() */
+        SIGBROKER_FEATURE_DEADLINE = 1 << 1,    /* sends with a time to live */
+        SIGBROKER_FEATURE_CONFIRM = 1 << 2,     /* confirmed sends */
+};
+int sigbroker_get_features(sigbroker *sb, uint64_t *ret_features);
 int sigbroker_get_identity(sigbroker *sb, pid_t *ret_pid, uid_t *ret_uid, gid_t *ret_gid);
 int sigbroker_get_limits(sigbroker *sb, size_t *ret_max_payload, unsigned *ret_max_queue);
 int sigbroker_get_window(sigbroker *sb, unsigned *ret_window);

@@ -19,6 +19,9 @@
 #include "pidwatch.h"
 #include "protocol.h"
 
+/* SB_FEATURE_* bits this daemon offers in WELCOME. */
+#define BROKER_FEATURES UINT64_C(0)
+
 struct event_base;
 typedef struct StateJournal StateJournal;
 typedef struct StateRestore StateRestore;

@@ -28,6 +28,7 @@ static int handle_hello(Peer *p, const SbFrame *f) {
         if (p->hello)
                 return peer_violation(p, EPROTO, "second hello");
         p->hello = true;
+        p->hello_features = f->hello.flags & SB_HELLO_FEATURES;
         list_unlink(&p->hello_link);
         p->window = f->hello.window ? MIN(f->hello.window, l->max_window) : l->default_window;
         w.welcome = (SbWelcome) {
@@ -38,6 +39,7 @@ static int handle_hello(Peer *p, const SbFrame *f) {
                 .max_payload = l->max_payload,
                 .max_queue = l->max_queue,
                 .window = p->window,
+                .features = p->hello_features ? BROKER_FEATURES : 0,
         };
         state_log_hello(p->broker, p);
         return peer_queue_frame(p, &w) < 0 ? -PEER_E_DISCONNECT : 0;

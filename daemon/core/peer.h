@@ -87,6 +87,7 @@ typedef struct Peer {
         char comm[16];
 
         bool hello:1;
+        bool hello_features:1;          /* HELLO asked for WELCOME's features field */
         bool root:1;                    /* uid 0 of the daemon's user namespace, at connect and at accept */
         bool cap_kill:1;                /* root, and CAP_KILL in its effective set at accept */
         bool write_blocked:1;           /* the socket said EAGAIN: wait for EV_WRITE */

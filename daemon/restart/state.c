@@ -235,7 +235,7 @@ void state_log_peer_free(Broker *b, const Peer *p) {
 }
 
 void state_log_hello(Broker *b, const Peer *p) {
-        RecPeer r = { .id = p->id, .value = p->window };
+        RecPeer r = { .id = p->id, .value = p->window, .flags = p->hello_features };
         append(b, R_HELLO, &r, sizeof(r));
 }
 
@@ -361,6 +361,7 @@ static void snapshot_peer(Broker *b, StateJournal *j, const Peer *p) {
         append_to(b, j, R_PEER, &r, sizeof(r), NULL, 0);
         if (p->hello) {
                 r.value = p->window;
+                r.flags = p->hello_features;
                 append_to(b, j, R_HELLO, &r, sizeof(r), NULL, 0);
         }
         r = (RecPeer) { .id = p->id, .mask = p->subscribed & ~p->drop_oldest };
@@ -796,6 +797,7 @@ static void replay_peer_record(Replay *rp, RecordType type, const RecPeer *r) {
                 break;
         case R_HELLO:
                 p->hello = true;
+                p->hello_features = r->flags & 1;
                 p->window = r->value;
                 break;
         case R_SUBSCRIBE:

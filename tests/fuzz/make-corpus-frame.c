@@ -58,6 +58,16 @@ static SbFrame welcome(void) {
                 .welcome = { .client_id = 3, .pid = 4242, .uid = 1000, .gid = 1000,
                              .max_payload = SB_PAYLOAD_MAX_DEFAULT, .max_queue = 1024, .window = 64 } };
 }
+static SbFrame hello_features(void) {
+        SbFrame f = hello();
+        f.hello.flags = SB_HELLO_FEATURES;
+        return f;
+}
+static SbFrame welcome_features(void) {
+        SbFrame f = welcome();
+        f.welcome.features = SB_FEATURE_WATCH | SB_FEATURE_DEADLINE | SB_FEATURE_CONFIRM;
+        return f;
+}
 static SbFrame subscribe(uint32_t type, uint64_t mask, uint32_t flags) {
         return (SbFrame) { .type = (uint8_t) type, .serial = 2, .subscribe = { .mask = mask, .flags = flags } };
 }
@@ -107,6 +117,8 @@ int main(int argc, char **argv) {
 
         seed(dir, "hello", hello());
         seed(dir, "welcome", welcome());
+        seed(dir, "hello-features", hello_features());
+        seed(dir, "welcome-features", welcome_features());
         seed(dir, "subscribe", subscribe(SB_MSG_SUBSCRIBE, SB_SIGMASK(10) | SB_SIGMASK(35), SB_SUBSCRIBE_DROP_OLDEST));
         seed(dir, "unsubscribe", subscribe(SB_MSG_UNSUBSCRIBE, SB_SIGMASK(10), 0));
         seed(dir, "send-pid", send_pid());

@@ -114,6 +114,7 @@ static void assert_frame_eq(const SbFrame *a, const SbFrame *b) {
                 ck_assert_uint_eq(a->welcome.max_payload, b->welcome.max_payload);
                 ck_assert_uint_eq(a->welcome.max_queue, b->welcome.max_queue);
                 ck_assert_uint_eq(a->welcome.window, b->welcome.window);
+                ck_assert_uint_eq(a->welcome.features, b->welcome.features);
                 break;
         case SB_MSG_SUBSCRIBE:
         case SB_MSG_UNSUBSCRIBE:
@@ -771,6 +772,8 @@ START_TEST(test_reject_fixed_size) {
                                  t == SB_MSG_JOIN || t == SB_MSG_LEAVE ? SB_PARSE_E_MALFORMED : SB_PARSE_OK);
                 if (!variable)
                         for (uint32_t extra = 1; extra <= 9; extra++) {
+                                if (t == SB_MSG_WELCOME && extra == 8)
+                                        continue;       /* the features field */
                                 raw_header(b, SB_PROTOCOL_VERSION, t, 0, fixed + extra, 1);
                                 ck_assert_msg(parse_exact(b, SB_HEADER_SIZE + fixed + extra) == SB_PARSE_E_MALFORMED,
                                               "type %u, %u extra bytes", t, extra);
@@ -827,7 +830,7 @@ static const struct FlagField {
         size_t offset, width;
         uint32_t bad[3];
 } flag_fields[] = {
-        { SB_MSG_HELLO, 16 + 4, 4, { 1, 2, 0x80000000 } },
+        { SB_MSG_HELLO, 16 + 4, 4, { 2, 0x100, 0x80000000 } },
         { SB_MSG_SUBSCRIBE, 16 + 8, 4, { 2, 0x100, 0x80000000 } },
         /* A defined flag in UNSUBSCRIBE parses; the daemon answers EINVAL. */
         { SB_MSG_UNSUBSCRIBE, 16 + 8, 4, { 2, 0x100, 0x80000000 } },
@@ -875,6 +878,12 @@ START_TEST(test_accept_defined_flags) {
         ck_assert_int_eq(sb_frame_parse_untrusted(buf, sizeof(buf), &out, &taken), SB_PARSE_OK);
         ck_assert_uint_eq(out.send.flags, SB_SEND_FLAGS_ALL);
 
+        f = sample_frame(SB_MSG_HELLO, 0, 0);
+        f.hello.flags = SB_HELLO_FLAGS_ALL;
+        ck_assert_int_gt(sb_frame_encode(&f, buf, sizeof(buf)), 0);
+        ck_assert_int_eq(sb_frame_parse_untrusted(buf, sizeof(buf), &out, &taken), SB_PARSE_OK);
+        ck_assert_uint_eq(out.hello.flags, SB_HELLO_FLAGS_ALL);
+
         f = sample_frame(SB_MSG_QUERY, 0, 0);
         f.query.flags = SB_QUERY_FLAGS_ALL;
         ck_assert_int_gt(sb_frame_encode(&f, buf, sizeof(buf)), 0);
@@ -886,6 +895,29 @@ START_TEST(test_accept_defined_flags) {
         ck_assert_int_gt(sb_frame_encode(&f, buf, sizeof(buf)), 0);
         ck_assert_int_eq(sb_frame_parse_untrusted(buf, sizeof(buf), &out, &taken), SB_PARSE_OK);
         ck_assert_uint_eq(out.data.flags, SB_DATA_FLAGS_ALL);
+}
+END_TEST
+
+/* WELCOME carries its features field only when there are features: a
+ * client built before the field parses the 32-byte body the daemon sends it,
+ * and the one length in between is malformed. */
+START_TEST(test_welcome_features) {
+        SbFrame f = sample_frame(SB_MSG_WELCOME, 0, 0), out;
+        uint8_t buf[128];
+        size_t taken;
+
+        ck_assert_int_eq(sb_frame_encode(&f, buf, sizeof(buf)), SB_HEADER_SIZE + 32);
+        f.welcome.features = UINT64_C(0x8000000000000005);
+        ck_assert_int_eq(sb_frame_encode(&f, buf, sizeof(buf)), SB_HEADER_SIZE + 40);
+        ck_assert_int_eq(sb_frame_parse_untrusted(buf, SB_HEADER_SIZE + 40, &out, &taken), SB_PARSE_OK);
+        ck_assert_uint_eq(taken, SB_HEADER_SIZE + 40);
+        assert_frame_eq(&f, &out);
+
+        put_le(buf + 4, 36, 4);
+        ck_assert_int_eq(sb_frame_parse_untrusted(buf, SB_HEADER_SIZE + 36, &out, &taken), SB_PARSE_E_MALFORMED);
+        put_le(buf + 4, 48, 4);
+        memset(buf + SB_HEADER_SIZE + 40, 0, 8);
+        ck_assert_int_eq(sb_frame_parse_untrusted(buf, SB_HEADER_SIZE + 48, &out, &taken), SB_PARSE_E_MALFORMED);
 }
 END_TEST
 
@@ -1138,7 +1170,7 @@ START_TEST(test_encode_invalid) {
 
         /* Flags the decoder would refuse. */
         f = sample_frame(SB_MSG_HELLO, 0, 0);
-        f.hello.flags = 1;
+        f.hello.flags = 2;
         ck_assert_int_eq(sb_frame_encode(&f, buf, sizeof(buf)), -EINVAL);
         f = sample_frame(SB_MSG_SUBSCRIBE, 0, 0);
         f.subscribe.flags = 2;
@@ -1414,6 +1446,7 @@ static Suite *protocol_suite(void) {
         tcase_add_loop_test(tc, test_roundtrip_with_trailer, 0, ELEMENTSOF(samples));
         tcase_add_test(tc, test_roundtrip_max_packet);
         tcase_add_test(tc, test_golden_hello);
+        tcase_add_test(tc, test_welcome_features);
         tcase_add_test(tc, test_golden_send);
         tcase_add_test(tc, test_golden_deliver);
         tcase_add_test(tc, test_golden_small_types);
