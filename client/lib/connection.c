@@ -401,7 +401,8 @@ void sb_info_from_deliver(const SbDeliver *d, sigbroker_info *ret) {
 }
 
 void sb_info_from_gap(const SbGap *g, sigbroker_info *ret) {
-        *ret = (sigbroker_info) { .signo = (int) g->signo, .gap = true, .lost = g->lost, .seq = g->seq };
+        *ret = (sigbroker_info) { .signo = (int) g->signo, .gap = true, .lost = g->lost, .seq = g->seq,
+                                  .record = SIGBROKER_RECORD_GAP };
 }
 
 /* Deliveries and gaps that are not consumed straight from the packet (read

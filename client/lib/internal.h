@@ -17,6 +17,10 @@
 
 #define _public_ __attribute__((visibility("default")))
 
+/* sigbroker_wait() as each symbol version sees it (receive.c). */
+int sigbroker_wait_v3(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info);
+int sigbroker_wait_v1(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info);
+
 /* Public functions check their arguments with this, internal ones assert. */
 #define assert_return(expr, r)                  \
         do {                                    \

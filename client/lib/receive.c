@@ -22,6 +22,8 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -84,7 +86,10 @@ static int take_from_packet(sigbroker *sb, sigbroker_info *ret_info) {
         return 0;
 }
 
-_public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info) {
+/* The current sigbroker_wait(); programs linked against LIBSIGBROKER_1 get
+ * sigbroker_wait_v1() below. */
+_public_ __attribute__((symver("sigbroker_wait@@LIBSIGBROKER_3")))
+int sigbroker_wait_v3(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info) {
         uint64_t deadline = 0;  /* read the clock only if we wait: not once per signal */
         Entry *e;
         int r;
@@ -122,6 +127,23 @@ _public_ int sigbroker_wait(sigbroker *sb, int64_t timeout_usec, sigbroker_info 
                 if (timeout_usec == 0 || sb_now_usec() >= deadline)
                         return -EAGAIN;
         }
+}
+
+/* A program built before LIBSIGBROKER_3 passes a sigbroker_info that ends
+ * where `record` begins: fill only that much. Records it cannot tell apart
+ * read as what it knows (an expiry as a gap, both have gap and lost set). */
+#define SIGBROKER_INFO_V1_SIZE offsetof(sigbroker_info, record)
+
+_public_ __attribute__((symver("sigbroker_wait@LIBSIGBROKER_1")))
+int sigbroker_wait_v1(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info) {
+        sigbroker_info info;
+        int r;
+
+        assert_return(ret_info, -EINVAL);
+        r = sigbroker_wait_v3(sb, timeout_usec, &info);
+        if (r >= 0)
+                memcpy(ret_info, &info, SIGBROKER_INFO_V1_SIZE);
+        return r;
 }
 
 _public_ int sigbroker_set_handler(sigbroker *sb, int signo, sigbroker_handler_t fn, void *userdata, unsigned flags) {

@@ -85,8 +85,18 @@ typedef struct sigbroker_batch_result {
         int first_error;        /* negative errno of the first failed send, or 0 */
 } sigbroker_batch_result;
 
+/* What a sigbroker_info reports (LIBSIGBROKER_3). */
+enum {
+        SIGBROKER_RECORD_SIGNAL = 0,    /* a signal */
+        SIGBROKER_RECORD_GAP = 1,       /* `lost` signals of signo dropped (drop-oldest) */
+        SIGBROKER_RECORD_EXPIRED = 2,   /* `lost` signals of signo expired unread */
+        SIGBROKER_RECORD_EXIT = 3,      /* a watched process or client is gone */
+};
+
 /* One signal received. The payload stays valid until the next call on the
- * handle (for a handler: until it returns). */
+ * handle (for a handler: until it returns). The structure only grows at its
+ * end: a program built against an older header calls the sigbroker_wait()
+ * of its version, which fills only the fields it knows. */
 typedef struct sigbroker_info {
         int signo;
         int priority;
@@ -98,10 +108,12 @@ typedef struct sigbroker_info {
         uint64_t monotonic_ns;
         uint64_t seq;           /* per receiver, counts up from 1; gaps take one too */
         uint32_t merged;        /* standard signals: sends coalesced into this one */
-        bool gap;               /* a gap record: `lost` signals of signo were dropped */
+        bool gap;               /* a gap or expiry record: `lost` signals of signo are gone */
         uint32_t lost;
         const void *payload;
         size_t payload_len;
+        /* LIBSIGBROKER_3 */
+        int record;             /* SIGBROKER_RECORD_* */
 } sigbroker_info;
 
 /* Called by sigbroker_dispatch() for a signal of its number. A negative

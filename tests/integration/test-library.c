@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,6 +61,34 @@ START_TEST(test_arguments_are_checked) {
         ck_assert_int_eq(sigbroker_set_handler(rx, 65, NULL, NULL, 0), -EINVAL);
         ck_assert_int_eq(sigbroker_block(rx, 99, 0, NULL), -EINVAL);
         ck_assert_int_eq(sigbroker_get_fd(NULL), -EINVAL);
+}
+END_TEST
+
+/* A program linked before LIBSIGBROKER_3 calls the sigbroker_wait of
+ * LIBSIGBROKER_1 with a sigbroker_info that ends where `record` begins: the
+ * library must not write past it. */
+int sigbroker_wait_linked_v1(sigbroker *sb, int64_t timeout_usec, sigbroker_info *ret_info);
+__asm__(".symver sigbroker_wait_linked_v1, sigbroker_wait@LIBSIGBROKER_1");
+
+START_TEST(test_wait_of_older_programs) {
+        const size_t old_size = offsetof(sigbroker_info, record);
+        union {
+                sigbroker_info info;
+                uint8_t bytes[sizeof(sigbroker_info) + 16];
+        } u;
+
+        ck_assert_int_eq(sigbroker_subscribe(rx, SB_SIGMASK(RTMIN), 0), 0);
+        ck_assert_int_eq(send_self(RTMIN, 3, "old"), 0);
+        memset(&u, 0xa5, sizeof(u));
+        ck_assert_int_eq(sigbroker_wait_linked_v1(rx, -1, &u.info), RTMIN);
+        ck_assert_int_eq(u.info.priority, 3);
+        ck_assert_uint_eq(u.info.payload_len, 3);
+        for (size_t i = old_size; i < sizeof(u.bytes); i++)
+                ck_assert_msg(u.bytes[i] == 0xa5, "byte %zu past the old structure written", i);
+
+        ck_assert_int_eq(send_self(RTMIN, 4, NULL), 0);
+        ck_assert_int_eq(sigbroker_wait(rx, -1, &u.info), RTMIN);
+        ck_assert_int_eq(u.info.record, SIGBROKER_RECORD_SIGNAL);
 }
 END_TEST
 
@@ -257,6 +286,7 @@ int main(void) {
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_arguments_are_checked);
         tcase_add_test(tc, test_wait_like_sigtimedwait);
+        tcase_add_test(tc, test_wait_of_older_programs);
         tcase_add_test(tc, test_handlers_dispatch_and_oneshot);
         tcase_add_test(tc, test_block_set_like_sigprocmask);
         tcase_add_test(tc, test_unsubscribe_groups_and_client_ids);
