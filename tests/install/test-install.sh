@@ -4,11 +4,12 @@
 # root, then a program that is not part of the tree, built with nothing but
 # `pkg-config --cflags --libs libsigbroker`, subscribes, waits with a
 # timeout and sends with a payload through the real daemon, and needs
-# nothing but LIBSIGBROKER_1: what a program built against the first
-# library sees. A second one uses what LIBSIGBROKER_2 added (signal names,
-# SIG_BLOCK from <sigbroker.h> alone). Also: every exported symbol is
-# versioned LIBSIGBROKER_1 or _2, documented in sigbroker(3), and has a man
-# page of its own that `man` finds in the installed tree.
+# nothing but LIBSIGBROKER_1 and the sigbroker_wait() of LIBSIGBROKER_3
+# (whose sigbroker_info grew). A second one uses what LIBSIGBROKER_2 added
+# (signal names, SIG_BLOCK from <sigbroker.h> alone). Also: every exported
+# symbol is versioned, documented in sigbroker(3), and has a man page of
+# its own that `man` finds in the installed tree; the first release's
+# sigbroker_wait() is still there for programs linked against it.
 set -euo pipefail
 
 : "${SIGBROKERD:?run through meson}" "${SB_TEST_SRCDIR:?}" "${SB_TEST_BUILDDIR:?}"
@@ -38,16 +39,17 @@ mandir=$(dirname "$(find "$dir/root" -name sigbroker.3 | head -1)")
 [ -d "$mandir" ] || fail "no man3 directory installed"
 for s in $syms; do
         case "$s" in
-        sigbroker_*@@LIBSIGBROKER_1 | sigbroker_*@@LIBSIGBROKER_2) ;;
-        *) fail "exported symbol not versioned as LIBSIGBROKER_1 or LIBSIGBROKER_2: $s" ;;
+        sigbroker_*@@LIBSIGBROKER_[123] | sigbroker_wait@LIBSIGBROKER_1) ;;
+        *) fail "exported symbol not versioned as LIBSIGBROKER_1, _2 or _3: $s" ;;
         esac
-        name=${s%@@*}
+        name=${s%%@*}
         grep -q "$name" "$SB_TEST_SRCDIR/../man/sigbroker.3.scd" || fail "$name is not documented in sigbroker(3)"
         [ -f "$mandir/$name.3" ] || fail "$name has no page of its own in $mandir"
 done
 for s in sigbroker_signal_from_string sigbroker_signal_to_string sigbroker_connect_with_reason; do
         grep -qx "$s@@LIBSIGBROKER_2" <<<"$syms" || fail "$s is not in LIBSIGBROKER_2: $syms"
 done
+grep -qx "sigbroker_wait@LIBSIGBROKER_1" <<<"$syms" || fail "the first release's sigbroker_wait is gone: $syms"
 if command -v man >/dev/null; then
         page=$(MANPATH=$(dirname "$mandir") man -w sigbroker_send) || fail "man -w sigbroker_send found nothing"
         [ "$page" = "$mandir/sigbroker_send.3" ] || fail "man -w sigbroker_send: $page"
@@ -116,10 +118,12 @@ export PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$dir/root
 cc -o "$dir/outside" "$dir/outside.c" $(pkg-config --cflags --libs libsigbroker) -Wall -Werror
 # shellcheck disable=SC2046
 cc -o "$dir/outside2" "$dir/outside2.c" $(pkg-config --cflags --libs libsigbroker) -Wall -Werror
-# What each program asks of the library: the first LIBSIGBROKER_1 only,
-# so that it runs with a library of either version.
+# What each program asks of the library: the first LIBSIGBROKER_1, and
+# LIBSIGBROKER_3 for sigbroker_wait() alone.
 needs=$(objdump -T "$dir/outside" | grep -o 'LIBSIGBROKER_[0-9]*' | sort -u | tr '\n' ' ')
-[ "$needs" = "LIBSIGBROKER_1 " ] || fail "the first program needs '$needs', not LIBSIGBROKER_1 only"
+[ "$needs" = "LIBSIGBROKER_1 LIBSIGBROKER_3 " ] || fail "the first program needs '$needs', not LIBSIGBROKER_1 and _3"
+wait_ref=$(objdump -T "$dir/outside" | grep -w sigbroker_wait)
+grep -q LIBSIGBROKER_3 <<<"$wait_ref" || fail "sigbroker_wait is not the LIBSIGBROKER_3 one: $wait_ref"
 needs=$(objdump -T "$dir/outside2" | grep -o 'LIBSIGBROKER_[0-9]*' | sort -u | tr '\n' ' ')
 [ "$needs" = "LIBSIGBROKER_1 LIBSIGBROKER_2 " ] || fail "the second program needs '$needs'"
 "$SIGBROKERD" --socket "$dir/sock" --config /dev/null 2>"$dir/log" &
