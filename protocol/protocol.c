@@ -377,8 +377,11 @@ static void decode_body(Reader *r, SbFrame *f) {
                 f->welcome.max_queue = get32(r);
                 f->welcome.window = get32(r);
                 /* The features field follows only if the client asked. */
-                if (r->end - r->p >= 8)
+                if (r->end - r->p >= 8) {
                         f->welcome.features = get64(r);
+                        if (f->welcome.features == 0)
+                                r->bad = true;  /* written only when not 0 */
+                }
                 break;
         case SB_MSG_SUBSCRIBE:
         case SB_MSG_UNSUBSCRIBE:
